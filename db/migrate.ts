@@ -1,0 +1,82 @@
+// Migrations: fila's own (postgres-migrations, db/migrations/NNNNN_name.sql), then graphile-worker's.
+// postgres-migrations decides whether its table exists by looking for any relation called
+// `migrations` in any schema (Supabase has storage.migrations, graphile-worker has
+// graphile_worker.migrations), so it gets a schema of its own, created with its table before it
+// runs, on a connection whose search_path is only that schema.
+import pg from 'pg';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { migrate as runPostgresMigrations } from 'postgres-migrations';
+import { Logger, runMigrations as runWorkerMigrations } from 'graphile-worker';
+
+export const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
+const bookkeeping = 'fila_migrations';
+
+export interface PendingMigration { id: number; name: string; file: string; sql: string }
+
+function migrationFiles(): PendingMigration[] {
+  return readdirSync(migrationsDir)
+    .filter((f) => /^\d{5}_[a-z0-9_]+\.sql$/.test(f))
+    .sort()
+    .map((file) => ({
+      id: Number.parseInt(file.slice(0, 5), 10),
+      name: file.replace(/^\d{5}_/, '').replace(/\.sql$/, ''),
+      file,
+      sql: readFileSync(path.join(migrationsDir, file), 'utf8'),
+    }));
+}
+
+async function withClient<T>(url: string, searchPath: string | null, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, ...(searchPath ? { options: `-c search_path=${searchPath}` } : {}) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function ensureBookkeeping(client: pg.Client): Promise<void> {
+  await client.query(`create schema if not exists ${bookkeeping}`);
+  await client.query(`create table if not exists ${bookkeeping}.migrations (
+    id integer primary key, name varchar(100) unique not null, hash varchar(40) not null,
+    executed_at timestamp default current_timestamp)`);
+}
+
+/** fila's migrations not yet applied to the database at `url` (for `fila migrate --plan`). */
+export async function pendingMigrations(url: string): Promise<PendingMigration[]> {
+  return withClient(url, null, async (client) => {
+    const exists = await client.query<{ ok: boolean }>(
+      `select to_regclass('${bookkeeping}.migrations') is not null as ok`);
+    const applied = exists.rows[0]?.ok
+      ? new Set((await client.query<{ id: number }>(`select id from ${bookkeeping}.migrations`)).rows.map((r) => r.id))
+      : new Set<number>();
+    return migrationFiles().filter((m) => !applied.has(m.id));
+  });
+}
+
+/** Apply fila's migrations, then graphile-worker's, then the worker role's grants. Idempotent. */
+export async function migrate(url: string, log: (line: string) => void = () => undefined): Promise<string[]> {
+  const applied = await withClient(url, bookkeeping, async (client) => {
+    await ensureBookkeeping(client);
+    const done = await runPostgresMigrations({ client }, migrationsDir, { logger: (m) => log(m) });
+    return done.map((m) => m.fileName);
+  });
+  await runWorkerMigrations({ connectionString: url, logger: quietLogger(log) });
+  await withClient(url, null, async (client) => {
+    // graphile-worker's schema exists only now: the worker role may run graphile-worker on it
+    await client.query(`
+      grant usage on schema graphile_worker to fila_worker;
+      grant select, insert, update, delete on all tables in schema graphile_worker to fila_worker;
+      grant usage, select on all sequences in schema graphile_worker to fila_worker;
+      grant execute on all functions in schema graphile_worker to fila_worker;`);
+  });
+  return applied;
+}
+
+function quietLogger(log: (line: string) => void): Logger {
+  return new Logger(() => (level, message) => {
+    if (level === 'error' || level === 'warning') log(`graphile-worker ${level}: ${message}`);
+  });
+}

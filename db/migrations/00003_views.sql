@@ -1,0 +1,66 @@
+-- 00003 — views for DBAs and operators (and the API's read paths).
+-- Why: tables are private; these are what people read. They run with their owner's rights, so the
+-- application role may read them without any table privilege.
+
+create view fila.queue_overview as
+select
+  s.max_slots as slots_total,
+  (select count(*) from fila.jobs j where j.status in ('starting', 'running'))::integer as slots_used,
+  (select count(*) from fila.jobs j where j.status = 'queued')::integer as queued,
+  (select min(j.created_at) from fila.jobs j where j.status = 'queued') as oldest_queued_at,
+  case when d.paused_until > clock_timestamp() then d.paused_until end as dispatch_paused_until,
+  d.pause_reason,
+  d.backoff_step
+from fila.settings s, fila.dispatch_state d;
+comment on view fila.queue_overview is 'One row: provider slots total and used, queue depth, the oldest waiting job, and whether dispatch is paused after provider-wide trouble (and why).';
+
+create view fila.queue as
+select j.id as job_id, j.user_id, j.tool,
+       (row_number() over (order by j.queue_seq))::integer as position,
+       j.created_at as queued_at, j.presence, j.last_seen_at
+from fila.jobs j
+where j.status = 'queued';
+comment on view fila.queue is 'The global FIFO, head first (position 1). For one job''s place at any depth use fila.queue_position(job_id).';
+
+create view fila.active_jobs as
+select j.id as job_id, j.user_id, j.tool, j.status, j.created_at, j.started_at, j.running_at,
+       j.soft_deadline_at, j.deadline_at, j.provider_task_id
+from fila.jobs j
+where j.status in ('queued', 'starting', 'running');
+comment on view fila.active_jobs is 'Jobs in queued, starting or running: at most one per user. deadline_at is the hard deadline of a slot holder.';
+
+create view fila.stale_jobs as
+select j.id as job_id, j.user_id, j.tool, j.status, j.provider_task_id, j.started_at, j.running_at,
+       j.soft_deadline_at, j.deadline_at, j.last_seen_at,
+       case
+         when j.status = 'queued' then 'abandoned'
+         when j.deadline_at < now() then 'hard'
+         else 'soft'
+       end as past
+from fila.jobs j
+where (j.status in ('starting', 'running') and (j.deadline_at < now() or j.soft_deadline_at < now()))
+   or (j.status = 'queued' and j.presence
+       and j.last_seen_at < now() - (select s.presence_timeout from fila.settings s));
+comment on view fila.stale_jobs is 'Jobs the reaper is about to look at: slot holders past their soft deadline (checked with the provider) or hard deadline (failed), and queued jobs whose page is gone (abandoned).';
+
+create view fila.credit_ledger as
+select e.id, e.user_id, e.job_id, e.kind, e.amount, e.reason, e.created_at
+from fila.credit_entries e;
+comment on view fila.credit_ledger is 'Every credit movement: debits negative, grants and refunds positive. A balance is the sum of its user''s rows.';
+
+create view fila.credit_audit as
+select coalesce(b.user_id, l.user_id) as user_id,
+       coalesce(b.balance, 0) as balance,
+       coalesce(l.total, 0)::integer as ledger_total,
+       coalesce(b.balance, 0) - coalesce(l.total, 0)::integer as difference
+from fila.balances b
+full join (select e.user_id, sum(e.amount) as total from fila.credit_entries e group by e.user_id) l
+  on l.user_id = b.user_id
+where coalesce(b.balance, 0) <> coalesce(l.total, 0);
+comment on view fila.credit_audit is 'Users whose balance differs from the sum of their ledger. Must be empty.';
+
+create view fila.job_timeline as
+select e.job_id, e.at, e.from_status, e.to_status, e.reason, e.id as event_id, j.user_id, j.tool
+from fila.job_events e
+join fila.jobs j on j.id = e.job_id;
+comment on view fila.job_timeline is 'Every transition of every job, in order of event_id: from_status null is the submit.';
