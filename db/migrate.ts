@@ -71,6 +71,22 @@ export async function migrate(url: string, log: (line: string) => void = () => u
       grant select, insert, update, delete on all tables in schema graphile_worker to fila_worker;
       grant usage, select on all sequences in schema graphile_worker to fila_worker;
       grant execute on all functions in schema graphile_worker to fila_worker;`);
+    // graphile-worker enables row level security on its private tables (with no policy: only their
+    // owner may touch them), so a worker connected as fila_worker could take no job at all
+    await client.query(`
+      do $$
+      declare r record;
+      begin
+        for r in select c.relname from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                 where n.nspname = 'graphile_worker' and c.relkind = 'r' and c.relrowsecurity
+        loop
+          if not exists (select 1 from pg_catalog.pg_policies p
+                         where p.schemaname = 'graphile_worker' and p.tablename = r.relname and p.policyname = 'fila_worker_all') then
+            execute format('create policy fila_worker_all on graphile_worker.%I to fila_worker using (true) with check (true)', r.relname);
+          end if;
+        end loop;
+      end;
+      $$;`);
   });
   return applied;
 }

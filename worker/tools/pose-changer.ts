@@ -1,7 +1,25 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
 
 export const poseChangerInput = z.object({
   person_image_url: fileUrl,
   pose_image_url: fileUrl,
 }).strict();
+
+export const poseChangerConfig = z.object({
+  workflowId,
+  nodes: z.object({ person_image: nodeRef, pose_image: nodeRef }).strict(),
+}).strict();
+export type PoseChangerConfig = z.infer<typeof poseChangerConfig>;
+
+export function poseChangerRequest(input: unknown, cfg: PoseChangerConfig): ProviderRequest {
+  const v = parseStoredInput('pose_changer', poseChangerInput, input);
+  return {
+    workflowId: cfg.workflowId,
+    nodeInfoList: [
+      fileNode(cfg.nodes.person_image, v.person_image_url, 'image'),
+      fileNode(cfg.nodes.pose_image, v.pose_image_url, 'image'),
+    ],
+  };
+}

@@ -1,7 +1,25 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
 
 export const vesteAiInput = z.object({
   person_image_url: fileUrl,
   garment_image_url: fileUrl,
 }).strict();
+
+export const vesteAiConfig = z.object({
+  workflowId,
+  nodes: z.object({ person_image: nodeRef, garment_image: nodeRef }).strict(),
+}).strict();
+export type VesteAiConfig = z.infer<typeof vesteAiConfig>;
+
+export function vesteAiRequest(input: unknown, cfg: VesteAiConfig): ProviderRequest {
+  const v = parseStoredInput('veste_ai', vesteAiInput, input);
+  return {
+    workflowId: cfg.workflowId,
+    nodeInfoList: [
+      fileNode(cfg.nodes.person_image, v.person_image_url, 'image'),
+      fileNode(cfg.nodes.garment_image, v.garment_image_url, 'image'),
+    ],
+  };
+}

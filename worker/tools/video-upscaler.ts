@@ -1,6 +1,18 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
 
 export const videoUpscalerInput = z.object({
   video_url: fileUrl,
 }).strict();
+
+export const videoUpscalerConfig = z.object({
+  workflowId,
+  nodes: z.object({ video: nodeRef }).strict(),
+}).strict();
+export type VideoUpscalerConfig = z.infer<typeof videoUpscalerConfig>;
+
+export function videoUpscalerRequest(input: unknown, cfg: VideoUpscalerConfig): ProviderRequest {
+  const v = parseStoredInput('video_upscaler', videoUpscalerInput, input);
+  return { workflowId: cfg.workflowId, nodeInfoList: [fileNode(cfg.nodes.video, v.video_url, 'video')] };
+}

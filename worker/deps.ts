@@ -1,0 +1,23 @@
+// What every task needs; built once per worker process by runner.ts.
+import type pino from 'pino';
+import type { FilaDb } from '../db/fila.ts';
+import type { RunningHubClient } from './runninghub/client.ts';
+import type { ToolsConfig } from './tools/index.ts';
+
+export interface WorkerDeps {
+  db: FilaDb;
+  runninghub: RunningHubClient;
+  tools: ToolsConfig;
+  /** base URL the provider calls back (FILA_PUBLIC_URL) */
+  publicUrl: string;
+  webhookSecret: string;
+  logger: pino.Logger;
+}
+
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) {
+    const e = err as Error & { code?: unknown; msg?: unknown; reason?: unknown };
+    return { err: { type: e.name, message: e.message, code: e.code, msg: e.msg, reason: e.reason } };
+  }
+  return { err: String(err) };
+}

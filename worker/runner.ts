@@ -1,0 +1,123 @@
+// The worker: graphile-worker run() over a pool connected as fila_worker, fila's four tasks plus
+// the dispatch wake-up, and (unless crontab:false) the reaper every minute.
+import pino from 'pino';
+import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList } from 'graphile-worker';
+import { z } from 'zod';
+import { createPool } from '../db/pool.ts';
+import { FilaDb } from '../db/fila.ts';
+import { RunningHubClient } from './runninghub/client.ts';
+import { loadToolsConfig, type ToolsConfig } from './tools/index.ts';
+import type { WorkerDeps } from './deps.ts';
+import { startJob } from './tasks/start-job.ts';
+import { applyWebhook } from './tasks/apply-webhook.ts';
+import { cancelProviderTask } from './tasks/cancel-provider-task.ts';
+import { reapOnce } from './reaper.ts';
+
+export interface StartWorkerOptions {
+  databaseUrl: string;
+  runninghub: { baseUrl: string; apiKey: string; timeoutMs?: number };
+  publicUrl: string;
+  webhookSecret: string;
+  concurrency?: number;
+  crontab?: boolean;
+  logger?: pino.Logger;
+  /** the tools configuration; default loadToolsConfig() (FILA_WORKFLOWS_FILE or worker/tools/workflows.json) */
+  tools?: ToolsConfig;
+  /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
+  pollInterval?: number;
+}
+
+const jobPayload = z.object({ job_id: z.uuid() });
+const webhookPayload = z.object({ inbox_id: z.number().int().positive() });
+const cancelPayload = z.object({ job_id: z.uuid(), provider_task_id: z.string().min(1) });
+
+export function taskList(deps: WorkerDeps): TaskList {
+  const start_job: Task = async (payload) => {
+    await startJob(deps, jobPayload.parse(payload).job_id);
+  };
+  const apply_webhook: Task = async (payload) => {
+    await applyWebhook(deps, webhookPayload.parse(payload).inbox_id);
+  };
+  const cancel_provider_task: Task = async (payload) => {
+    const p = cancelPayload.parse(payload);
+    await cancelProviderTask(deps, p.job_id, p.provider_task_id);
+  };
+  // the back-off wake-up requeue_job scheduled: dispatch is paused until then
+  const dispatch: Task = async () => {
+    const started = await deps.db.dispatch();
+    deps.logger.info({ task: 'dispatch', started: started.length }, 'dispatch wake-up');
+  };
+  const reap: Task = async () => {
+    await reapOnce(deps);
+  };
+  return { start_job, apply_webhook, cancel_provider_task, dispatch, reap };
+}
+
+function graphileLogger(log: pino.Logger): GraphileLogger {
+  return new GraphileLogger((scope) => (level, message, meta) => {
+    const fields = { graphile: scope, ...(meta ?? {}) };
+    switch (level) {
+      case 'error': log.error(fields, message); break;
+      case 'warning': log.warn(fields, message); break;
+      case 'info': log.info(fields, message); break;
+      default: log.debug(fields, message);
+    }
+  });
+}
+
+export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): Promise<void> }> {
+  const logger = opts.logger ?? pino({ redact: ['apiKey', '*.apiKey', 'apikey', '*.apikey'] });
+  const tools = opts.tools ?? loadToolsConfig();
+  const concurrency = opts.concurrency ?? 8;
+  const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4);
+  // a checked-out client's error (a server restart) is reported to the query that uses it; this
+  // handler keeps it from also crashing the process (graphile-worker checks that it exists)
+  pool.on('connect', (client) => {
+    client.on('error', (err) => { logger.warn({ err: err.message }, 'PostgreSQL client error'); });
+  });
+  const deps: WorkerDeps = {
+    db: new FilaDb(pool),
+    runninghub: new RunningHubClient({ baseUrl: opts.runninghub.baseUrl, apiKey: opts.runninghub.apiKey, timeoutMs: opts.runninghub.timeoutMs }),
+    tools,
+    publicUrl: opts.publicUrl,
+    webhookSecret: opts.webhookSecret,
+    logger,
+  };
+  const parsedCronItems = parseCronItems(opts.crontab === false ? [] : [{
+    task: 'reap',
+    match: '* * * * *',
+    identifier: 'fila_reap',
+    // no backfill after downtime: one pass now is as good as many
+    options: { backfillPeriod: 0, maxAttempts: 1, jobKey: 'fila_reap', jobKeyMode: 'preserve_run_at' },
+  }]);
+  let runner;
+  try {
+    runner = await run({
+      pgPool: pool,
+      concurrency,
+      noHandleSignals: true,
+      pollInterval: opts.pollInterval ?? 2000,
+      taskList: taskList(deps),
+      parsedCronItems,
+      logger: graphileLogger(logger.child({ component: 'graphile-worker' })),
+    });
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  logger.info({ concurrency, crontab: opts.crontab !== false, runninghub: deps.runninghub, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
+  let stopping: Promise<void> | null = null;
+  return {
+    stop() {
+      stopping ??= (async () => {
+        try {
+          await runner.stop();
+        } finally {
+          await pool.end();
+          logger.info('worker stopped');
+        }
+      })();
+      return stopping;
+    },
+  };
+}
