@@ -1,0 +1,79 @@
+// Bearer tokens: HS256 JWTs whose `sub` is the user id, as Supabase issues them. Operators carry
+// `fila_role: "operator"` (Supabase's own `role` claim is left alone).
+import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import type { MiddlewareHandler } from 'hono';
+import { ApiError } from './errors.ts';
+import type { AppEnv } from './context.ts';
+
+export interface Caller {
+  userId: string;
+  operator: boolean;
+}
+
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function key(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+/** A token for `userId` (the CLI, `npm start` and tests sign with this). */
+export async function signToken(
+  secret: string,
+  userId: string,
+  opts: { operator?: boolean; expiresIn?: string } = {},
+): Promise<string> {
+  return new SignJWT({ role: 'authenticated', ...(opts.operator ? { fila_role: 'operator' } : {}) })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setAudience('authenticated')
+    .setIssuedAt()
+    .setExpirationTime(opts.expiresIn ?? '24h')
+    .sign(key(secret));
+}
+
+/** The caller of a bearer token, or an ApiError 401 saying why not. */
+export async function verifyToken(secret: string, token: string): Promise<Caller> {
+  try {
+    // algorithms pinned: `alg: none` and asymmetric algorithm confusion are refused by jose
+    const { payload } = await jwtVerify(token, key(secret), {
+      algorithms: ['HS256'],
+      requiredClaims: ['sub', 'exp'],
+      clockTolerance: 5,
+    });
+    if (typeof payload.sub !== 'string' || !uuid.test(payload.sub)) {
+      throw new ApiError(401, 'invalid_token', 'Token inválido: o usuário (sub) não é um UUID.');
+    }
+    return { userId: payload.sub.toLowerCase(), operator: payload.fila_role === 'operator' };
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    if (err instanceof joseErrors.JWTExpired) throw new ApiError(401, 'token_expired', 'Sessão expirada: entre novamente.');
+    if (err instanceof joseErrors.JOSEError) throw new ApiError(401, 'invalid_token', 'Token inválido.');
+    throw err;
+  }
+}
+
+export function requireAuth(secret: string): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match?.[1]) {
+      c.header('WWW-Authenticate', 'Bearer');
+      throw new ApiError(401, 'unauthorized', 'Autenticação necessária (Authorization: Bearer <token>).');
+    }
+    try {
+      c.set('caller', await verifyToken(secret, match[1]));
+    } catch (err) {
+      if (err instanceof ApiError) c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
+      throw err;
+    }
+    c.set('log', c.var.log.child({ user_id: c.var.caller.userId }));
+    await next();
+  };
+}
+
+export function requireOperator(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!c.var.caller.operator) throw new ApiError(403, 'forbidden', 'Apenas operadores podem fazer isto.');
+    await next();
+  };
+}

@@ -1,0 +1,45 @@
+// `npm run api`: one API process. Configuration comes from the environment (see README).
+import pino from 'pino';
+import { startApiServer } from './server.ts';
+import { onShutdown } from '../scripts/lib/on-shutdown.ts';
+
+const logger = pino({ name: 'fila-api' });
+const development = process.env.NODE_ENV !== 'production';
+
+function secret(name: string, devDefault: string): string {
+  const value = process.env[name];
+  if (value) return value;
+  if (development) return devDefault;
+  logger.fatal(`${name} is not set: in production fila refuses to start without its secrets.`);
+  process.exit(1);
+}
+
+const databaseUrl = process.env.DATABASE_URL;
+if (!databaseUrl) {
+  logger.fatal('DATABASE_URL is not set: `npm run api` needs the PostgreSQL that `npm run migrate` prepared (`npm start` starts one for you).');
+  process.exit(1);
+}
+const jwtSecret = secret('FILA_JWT_SECRET', 'fila-dev-jwt-secret');
+const webhookSecret = secret('FILA_WEBHOOK_SECRET', 'fila-dev-webhook-secret');
+const port = Number.parseInt(process.env.PORT ?? '8787', 10);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  logger.fatal(`PORT must be a port number, not ${process.env.PORT}`);
+  process.exit(1);
+}
+
+const server = await startApiServer({
+  databaseUrl, port, jwtSecret, webhookSecret, development, logger,
+  host: process.env.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
+  ...(process.env.FILA_PUBLIC_URL ? { publicUrl: process.env.FILA_PUBLIC_URL } : {}),
+  ...(process.env.FILA_UPLOAD_DIR ? { uploadDir: process.env.FILA_UPLOAD_DIR } : {}),
+});
+
+onShutdown(async (signal) => {
+  logger.info({ signal }, 'shutting down');
+  try {
+    await server.close();
+  } catch (err) {
+    logger.error({ err }, 'shutdown failed');
+    throw err;
+  }
+});

@@ -1,0 +1,74 @@
+// Prometheus metrics (prom-client), one registry per app so several servers can share a process.
+// Queue depth and slots are read from the database at scrape time; transitions (durations,
+// refunds) are counted from the LISTEN stream, so every API process reports every job — scrape
+// one, or aggregate with max(), not sum().
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Job, QueueOverview } from '../db/fila.ts';
+
+export class ApiMetrics {
+  readonly registry = new Registry();
+
+  readonly queueDepth = new Gauge({ name: 'fila_queue_depth', help: 'Jobs waiting in the queue', registers: [this.registry] });
+  readonly slotsUsed = new Gauge({ name: 'fila_slots_used', help: 'Provider slots held (starting + running)', registers: [this.registry] });
+  readonly slotsTotal = new Gauge({ name: 'fila_slots_total', help: 'Provider slots configured (settings.max_slots)', registers: [this.registry] });
+  readonly dispatchPaused = new Gauge({ name: 'fila_dispatch_paused', help: '1 while dispatch is paused after provider-wide trouble', registers: [this.registry] });
+  readonly oldestQueuedSeconds = new Gauge({ name: 'fila_oldest_queued_seconds', help: 'Age of the oldest queued job', registers: [this.registry] });
+
+  readonly submits = new Counter({
+    name: 'fila_submits_total', help: 'POST /v1/jobs by outcome (created, replayed, or the refusal code)',
+    labelNames: ['tool', 'outcome'], registers: [this.registry],
+  });
+  readonly jobDuration = new Histogram({
+    name: 'fila_job_duration_seconds', help: 'Submit to terminal state, by tool and outcome',
+    labelNames: ['tool', 'outcome'], buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 2400],
+    registers: [this.registry],
+  });
+  readonly slotDuration = new Histogram({
+    name: 'fila_job_slot_seconds', help: 'Time a job held a provider slot (dispatch to terminal), by tool and outcome',
+    labelNames: ['tool', 'outcome'], buckets: [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 2400],
+    registers: [this.registry],
+  });
+  readonly refunds = new Counter({
+    name: 'fila_refunds_total', help: 'Jobs refunded (failed or canceled), by tool and outcome',
+    labelNames: ['tool', 'outcome'], registers: [this.registry],
+  });
+  readonly refundedCredits = new Counter({
+    name: 'fila_refunded_credits_total', help: 'Credits given back by refunds', labelNames: ['tool'], registers: [this.registry],
+  });
+  readonly webhooks = new Counter({
+    name: 'fila_webhooks_total', help: 'Provider webhooks by outcome (accepted, bad_token, unknown_job, invalid_body, error)',
+    labelNames: ['outcome'], registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'fila_http_requests_total', help: 'HTTP requests by method and status', labelNames: ['method', 'status'],
+    registers: [this.registry],
+  });
+  readonly sseStreams = new Gauge({ name: 'fila_sse_streams', help: 'Open job event streams', registers: [this.registry] });
+
+  constructor(opts: { processMetrics?: boolean } = {}) {
+    if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });
+  }
+
+  setQueue(o: Pick<QueueOverview, 'queued' | 'slots_used' | 'slots_total'> & {
+    dispatch_paused_until: unknown; oldest_queued_at: string | Date | null;
+  }): void {
+    this.queueDepth.set(o.queued);
+    this.slotsUsed.set(o.slots_used);
+    this.slotsTotal.set(o.slots_total);
+    this.dispatchPaused.set(o.dispatch_paused_until ? 1 : 0);
+    this.oldestQueuedSeconds.set(o.oldest_queued_at ? Math.max(0, (Date.now() - new Date(o.oldest_queued_at).getTime()) / 1000) : 0);
+  }
+
+  /** A job reached a terminal state. */
+  observeFinished(job: Pick<Job, 'tool' | 'status' | 'credit_cost' | 'created_at' | 'started_at' | 'finished_at'>): void {
+    if (!job.finished_at) return;
+    const labels = { tool: job.tool, outcome: job.status };
+    const end = new Date(job.finished_at).getTime();
+    this.jobDuration.observe(labels, (end - new Date(job.created_at).getTime()) / 1000);
+    if (job.started_at) this.slotDuration.observe(labels, (end - new Date(job.started_at).getTime()) / 1000);
+    if (job.status === 'failed' || job.status === 'canceled') {
+      this.refunds.inc(labels);
+      this.refundedCredits.inc({ tool: job.tool }, job.credit_cost);
+    }
+  }
+}

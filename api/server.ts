@@ -1,0 +1,119 @@
+// The API process's moving parts: a fila_app pool, the one LISTEN connection, the Hono app on
+// @hono/node-server. `npm run api` (main.ts), `npm start` and the tests all start it through here.
+import { serve } from '@hono/node-server';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import pino from 'pino';
+import { FilaDb } from '../db/fila.ts';
+import { createPool } from '../db/pool.ts';
+import { createApp, type AppDeps } from './app.ts';
+import { JobEventsHub } from './job-events.ts';
+import { ApiMetrics } from './metrics.ts';
+import { LocalUploadStore, type UploadStore } from './uploads.ts';
+
+export { createApp, type AppDeps };
+
+export interface ApiServerOptions {
+  databaseUrl: string;
+  /** 0 = any free port */
+  port: number;
+  host?: string;
+  jwtSecret: string;
+  webhookSecret: string;
+  development: boolean;
+  /** local upload directory (default in development: .data/uploads) */
+  uploadDir?: string;
+  /** a store of your own (S3, Supabase Storage…); wins over uploadDir */
+  uploadStore?: UploadStore;
+  /** the base URL the provider and the worker reach this API at (default: the listening URL) */
+  publicUrl?: string;
+  logger?: pino.Logger;
+  /** pool size for the fila_app role (default 10) */
+  poolSize?: number;
+  sseHeartbeatMs?: number;
+  presenceTouchMs?: number;
+  upscalerCategories?: readonly string[];
+}
+
+export interface ApiServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const logger = opts.logger ?? pino({ name: 'fila-api' });
+  const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10);
+  const fila = new FilaDb(pool);
+  const metrics = new ApiMetrics({ processMetrics: true });
+  const hub = new JobEventsHub({
+    databaseUrl: opts.databaseUrl, fila, logger: logger.child({ component: 'listen' }),
+    onTransition: (t) => {
+      if (t.status !== 'completed' && t.status !== 'failed' && t.status !== 'canceled') return;
+      fila.job(t.job_id).then(({ job }) => metrics.observeFinished(job))
+        .catch((err: unknown) => logger.warn({ err, job_id: t.job_id }, 'metrics: reading a finished job failed'));
+    },
+  });
+  try {
+    await hub.start();
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+
+  let url = '';
+  const publicUrl = () => opts.publicUrl ?? url;
+  const uploadDir = opts.uploadDir ?? (opts.development ? path.resolve('.data/uploads') : undefined);
+  const uploads = opts.uploadStore ?? (uploadDir ? new LocalUploadStore(uploadDir, publicUrl) : null);
+
+  const onClose: Array<() => void> = [];
+  const deps: AppDeps = {
+    fila, hub, metrics, logger, uploads, onClose,
+    jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
+    ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
+    ...(opts.presenceTouchMs !== undefined ? { presenceTouchMs: opts.presenceTouchMs } : {}),
+    ...(opts.upscalerCategories ? { upscalerCategories: opts.upscalerCategories } : {}),
+  };
+  const app = createApp(deps);
+
+  let server: Server;
+  try {
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host ?? '127.0.0.1' }, () => resolve(s as Server));
+      s.once('error', reject);
+    });
+  } catch (err) {
+    await hub.stop();
+    await pool.end();
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`;
+  logger.info({ url, public_url: publicUrl(), development: opts.development, uploads: uploads ? (uploadDir ?? 'custom store') : 'off' }, 'fila API listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        // end the event streams first: an open stream would hold server.close() forever
+        for (const fn of onClose) fn();
+        await hub.stop();
+        await new Promise<void>((resolve, reject) => {
+          const force = setTimeout(() => server.closeAllConnections(), 2000);
+          force.unref();
+          server.close((err) => {
+            clearTimeout(force);
+            if (err) reject(err);
+            else resolve();
+          });
+          server.closeIdleConnections();
+        });
+        await pool.end();
+        logger.info('fila API closed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,155 @@
+// GET /v1/jobs/:id/events: the current state first, then every change of status or position from
+// the one LISTEN connection, heartbeats, the end after a terminal state; presence while open; and
+// the LISTEN connection comes back after the database drops it.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Job } from '../client/types.ts';
+import { clearActive, fillSlots, startTestApi, uid, upscalerInput, waitFor, type TestApi } from './support.ts';
+
+let api: TestApi;
+beforeAll(async () => { api = await startTestApi({ sseHeartbeatMs: 200, presenceTouchMs: 100 }); });
+afterAll(async () => { await api.close(); });
+beforeEach(async () => { await clearActive(api.t); });
+
+interface Stream {
+  status: number;
+  jobs: Job[];
+  comments: number;
+  /** resolves when the server ends the stream */
+  ended: Promise<void>;
+  close(): void;
+}
+
+async function openStream(user: string, jobId: string, operator = false): Promise<Stream> {
+  const ctl = new AbortController();
+  const res = await api.call(user, `/v1/jobs/${jobId}/events`, { signal: ctl.signal, operator });
+  const s: Stream = { status: res.status, jobs: [], comments: 0, ended: Promise.resolve(), close: () => ctl.abort() };
+  if (res.status !== 200 || !res.body) return s;
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  s.ended = (async () => {
+    let buffer = '';
+    for (;;) {
+      let chunk: ReadableStreamReadResult<string>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        if (ctl.signal.aborted) return; // we closed it
+        throw err;
+      }
+      if (chunk.done) return;
+      buffer += chunk.value;
+      let i: number;
+      while ((i = buffer.indexOf('\n\n')) >= 0) {
+        const block = buffer.slice(0, i);
+        buffer = buffer.slice(i + 2);
+        if (block.startsWith(':')) { s.comments++; continue; }
+        const lines = block.split('\n');
+        expect(lines).toContain('event: job');
+        const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+        s.jobs.push(JSON.parse(data) as Job);
+      }
+    }
+  })();
+  return s;
+}
+
+async function submitAs(user: string, presence = false): Promise<string> {
+  await api.t.fila.grantCredits(user, 10, 'test');
+  const res = await api.call(user, '/v1/jobs', { method: 'POST', json: { tool: 'upscaler', input: upscalerInput, presence } });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+const seen = (s: Stream) => s.jobs.map((j) => (j.status === 'queued' ? `queued#${j.position}` : j.status));
+
+describe('GET /v1/jobs/:id/events', () => {
+  it('streams queued -> starting -> running -> completed for a job that waited, with its moving position, then ends', async () => {
+    const holders = await fillSlots(api.t);
+    const userX = uid();
+    const userY = uid();
+    const x = await submitAs(userX);
+    const y = await submitAs(userY);
+    const sx = await openStream(userX, x);
+    const sy = await openStream(userY, y);
+    expect(sx.status).toBe(200);
+    await waitFor(() => sx.jobs.length >= 1 && sy.jobs.length >= 1, 'the first events');
+    expect(seen(sx)).toEqual(['queued#1']);
+    expect(seen(sy)).toEqual(['queued#2']);
+    expect(sx.jobs[0]?.eta).toBeGreaterThan(0);
+
+    // a slot holder finishes (as the worker reports it): x takes the slot, y moves up
+    await api.t.fila.markRunning(holders[0] as string, 'task-h0');
+    await api.t.fila.finishJob(holders[0] as string, 'completed', [{ url: 'https://cdn.example.com/h0.png', type: 'png' }], null);
+    await waitFor(() => sx.jobs.length >= 2 && sy.jobs.length >= 2, 'x to start and y to move up');
+    await api.t.fila.markRunning(x, 'task-x');
+    await waitFor(() => sx.jobs.length >= 3, 'x to run');
+    await api.t.fila.finishJob(x, 'completed', [{ url: 'https://cdn.example.com/x.png', type: 'png' }], null);
+    await sx.ended; // the server ends the stream after the terminal state
+    expect(seen(sx)).toEqual(['queued#1', 'starting', 'running', 'completed']);
+    expect(sx.jobs.at(-1)?.outputs).toEqual([{ url: 'https://cdn.example.com/x.png', type: 'png' }]);
+    // x's end freed its slot for y: every position change and the start, each once
+    await waitFor(() => sy.jobs.length >= 3, 'y to start');
+    expect(seen(sy)).toEqual(['queued#2', 'queued#1', 'starting']);
+    sy.close();
+    await sy.ended;
+  });
+
+  it('sends comment heartbeats, answers 404 for another user\'s job and lets operators watch any job', async () => {
+    await fillSlots(api.t);
+    const user = uid();
+    const job = await submitAs(user);
+    const stranger = await openStream(uid(), job);
+    expect(stranger.status).toBe(404);
+    const op = await openStream(uid(), job, true);
+    expect(op.status).toBe(200);
+    await waitFor(() => op.comments >= 2, 'two heartbeats');
+    expect(seen(op)).toEqual(['queued#1']);
+    op.close();
+    await op.ended;
+  });
+
+  it('ends at once for a job that is already terminal', async () => {
+    const user = uid();
+    const job = await submitAs(user);
+    await api.t.fila.finishJob(job, 'failed', null, 'NODE_ERROR: out of memory on node 12');
+    const s = await openStream(user, job);
+    await s.ended;
+    expect(seen(s)).toEqual(['failed']);
+    expect(s.jobs[0]?.error).toBe('NODE_ERROR: out of memory on node 12');
+  });
+
+  it('keeps a queued job with presence seen while its stream is open', async () => {
+    await fillSlots(api.t);
+    const user = uid();
+    const job = await submitAs(user, true);
+    await api.t.admin.query("update fila.jobs set last_seen_at = now() - interval '1 hour' where id = $1", [job]);
+    const s = await openStream(user, job);
+    const age = async () => (await api.t.admin.query<{ age: number }>(
+      'select extract(epoch from clock_timestamp() - last_seen_at)::float8 as age from fila.jobs where id = $1', [job])).rows[0]?.age ?? Infinity;
+    await waitFor(async () => (await age()) < 5, 'the open stream to touch the job');
+    // and again later: the touches go on while the stream is open (the SQL writes at most every 2 s)
+    await api.t.admin.query("update fila.jobs set last_seen_at = now() - interval '1 hour' where id = $1", [job]);
+    await waitFor(async () => (await age()) < 5, 'a later touch');
+    s.close();
+    await s.ended;
+  });
+
+  it('reconnects the LISTEN connection after the database drops it, and streams go on', async () => {
+    const holders = await fillSlots(api.t);
+    const user = uid();
+    const job = await submitAs(user);
+    const s = await openStream(user, job);
+    await waitFor(() => s.jobs.length >= 1, 'the first event');
+    const killed = await api.t.admin.query<{ ok: boolean }>(
+      "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'fila-api-listen' and datname = current_database()");
+    expect(killed.rows.map((r) => r.ok)).toEqual([true]);
+    await waitFor(async () => (await (await fetch(`${api.url}/healthz`)).json() as { listener: string }).listener === 'listening'
+      && (await api.t.admin.query("select 1 from pg_stat_activity where application_name = 'fila-api-listen' and datname = current_database()")).rowCount === 1,
+    'the LISTEN connection to come back');
+    await api.t.fila.finishJob(holders[0] as string, 'failed', null, 'provider said no');
+    await waitFor(() => s.jobs.length >= 2, 'the start after the reconnect');
+    expect(seen(s)).toEqual(['queued#1', 'starting']);
+    s.close();
+    await s.ended;
+  });
+});
