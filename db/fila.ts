@@ -86,6 +86,17 @@ export interface TimelineEntry {
   event_id: number; job_id: string; at: Date; from_status: JobStatus | null; to_status: JobStatus;
   reason: string; user_id: string; tool: string;
 }
+export interface RecentJob {
+  job_id: string; user_id: string; tool: string; status: JobStatus; credit_cost: number;
+  input: Record<string, unknown>; outputs: JobOutput[] | null; error: string | null; attempts: number;
+  provider_task_id: string | null; queue_seq: number; created_at: Date; started_at: Date | null;
+  running_at: Date | null; finished_at: Date | null; slot_seconds: number | null;
+}
+export interface ToolStats {
+  tool: string; enabled: boolean; completed: number; failed: number; canceled: number;
+  avg_seconds: number | null; p50_seconds: number | null; p95_seconds: number | null;
+  avg_wait_seconds: number | null;
+}
 export interface StoredWebhook {
   id: number; job_id: string; provider: string; payload: unknown; received_at: Date;
   processed_at: Date | null; outcome: string | null;
@@ -108,6 +119,19 @@ function splitJson(row: JobWithJson): { job: Job; json: JobJson } {
   return { job, json };
 }
 
+/** A user's credits (dates as ISO text: read as JSON). */
+export interface UserCredits {
+  balance: number;
+  recent: Array<Omit<LedgerEntry, 'created_at'> & { created_at: string }>;
+}
+/** The queue overview and its head (dates as ISO text: read as JSON). */
+export interface QueueSnapshot {
+  overview: Omit<QueueOverview, 'oldest_queued_at' | 'dispatch_paused_until'> & {
+    oldest_queued_at: string | null; dispatch_paused_until: string | null;
+  };
+  jobs: Array<Omit<QueueEntry, 'queued_at' | 'last_seen_at'> & { queued_at: string; last_seen_at: string | null }>;
+}
+
 /** fila's SQL functions and views, typed. Refusals arrive as FilaError (db/errors.ts). */
 export class FilaDb {
   constructor(private readonly db: Queryable) {}
@@ -128,12 +152,14 @@ export class FilaDb {
 
   /** fila.submit_job: `created` is false for a retry with the same idempotency key. */
   async submitJob(req: SubmitRequest): Promise<{ job: Job; json: JobJson; created: boolean }> {
-    const row = await this.one<JobWithJson & { created: boolean }>(
-      `select j.*, fila.job_json(j) as json, j.created_at = now() as created
+    const { created, ...job } = await this.one<Job & { created: boolean }>(
+      `select j.*, j.created_at = now() as created
          from fila.submit_job($1, $2, $3, $4, $5) j`,
       [req.userId, req.tool, req.input, req.idempotencyKey ?? null, req.presence ?? false]);
-    const { created, ...rest } = row;
-    return { ...splitJson(rest), created };
+    // a second statement: job_json is stable, so inside the submitting statement its snapshot
+    // cannot see the new row, and a queued job's position and eta came back null
+    const { json } = await this.one<{ json: JobJson }>('select fila.job_json(j) as json from fila.job($1) j', [job.id]);
+    return { job, json, created };
   }
 
   async dispatch(): Promise<Job[]> {
@@ -238,5 +264,65 @@ export class FilaDb {
 
   async jobTimeline(jobId: string): Promise<TimelineEntry[]> {
     return this.rows<TimelineEntry>('select * from fila.job_timeline where job_id = $1 order by event_id', [jobId]);
+  }
+
+  // Operator dashboard and demo report (issue 5) ---------------------------------------------------
+
+  /** The newest jobs, newest first (by FIFO ticket). */
+  async recentJobs(limit = 30): Promise<RecentJob[]> {
+    return this.rows<RecentJob>('select * from fila.recent_jobs order by queue_seq desc limit $1', [limit]);
+  }
+
+  async toolStats(): Promise<ToolStats[]> {
+    return this.rows<ToolStats>('select * from fila.tool_stats order by tool');
+  }
+
+  /** Refunds since the start of today (server time zone), newest first. */
+  async refundsToday(limit = 100): Promise<LedgerEntry[]> {
+    return this.rows<LedgerEntry>(
+      `select * from fila.credit_ledger where kind = 'refund' and created_at >= date_trunc('day', now())
+        order by id desc limit $1`, [limit]);
+  }
+
+  /** DBA only (a connection that owns fila.tools, e.g. a superuser): change a tool's deadlines. */
+  async setToolDeadlines(tool: string, softSeconds: number, hardSeconds: number): Promise<void> {
+    await this.rows(
+      `update fila.tools set soft_deadline = make_interval(secs => $2), hard_deadline = make_interval(secs => $3)
+        where tool = $1`, [tool, softSeconds, hardSeconds]);
+  }
+
+  // HTTP API (issue 4) -----------------------------------------------------------------------------
+
+  /** Several jobs as the API shows them, in one statement (the event stream re-reads its watched jobs). */
+  async jobsJson(jobIds: readonly string[]): Promise<JobJson[]> {
+    if (jobIds.length === 0) return [];
+    return (await this.rows<{ json: JobJson }>(
+      `select fila.job_json(j) as json
+         from unnest($1::uuid[]) as w(id) cross join lateral fila.job(w.id) j`, [jobIds])).map((r) => r.json);
+  }
+
+  /** A user's balance and their newest ledger entries, read in one statement (one snapshot). */
+  async userCredits(userId: string, limit = 20): Promise<UserCredits> {
+    return this.one<UserCredits>(
+      `select fila.credit_balance($1) as balance,
+              coalesce((select json_agg(l order by l.id desc) from
+                (select * from fila.credit_ledger where user_id = $1 order by id desc limit $2) l), '[]') as recent`,
+      [userId, limit]);
+  }
+
+  /** The queue overview and its head, read in one statement (one snapshot). */
+  async queueSnapshot(limit = 100): Promise<QueueSnapshot> {
+    return this.one<QueueSnapshot>(
+      `select (select row_to_json(o) from fila.queue_overview o) as overview,
+              coalesce((select json_agg(q order by q.position) from
+                (select * from fila.queue order by position limit $1) q), '[]') as jobs`,
+      [limit]);
+  }
+
+  /** DBA only: the dispatch back-off after provider-wide trouble (fila.settings). */
+  async setBackoff(baseSeconds: number, maxSeconds: number): Promise<void> {
+    await this.rows(
+      `update fila.settings set backoff_base = make_interval(secs => $1), backoff_max = make_interval(secs => $2)`,
+      [baseSeconds, maxSeconds]);
   }
 }

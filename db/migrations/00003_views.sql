@@ -64,3 +64,28 @@ select e.job_id, e.at, e.from_status, e.to_status, e.reason, e.id as event_id, j
 from fila.job_events e
 join fila.jobs j on j.id = e.job_id;
 comment on view fila.job_timeline is 'Every transition of every job, in order of event_id: from_status null is the submit.';
+
+-- For the operator dashboard and the demo's closing report (issue 5).
+create view fila.recent_jobs as
+select j.id as job_id, j.user_id, j.tool, j.status, j.credit_cost, j.input, j.outputs, j.error,
+       j.attempts, j.provider_task_id, j.queue_seq, j.created_at, j.started_at, j.running_at,
+       j.finished_at,
+       extract(epoch from (j.finished_at - j.started_at))::float8 as slot_seconds
+from fila.jobs j;
+comment on view fila.recent_jobs is 'Every job with its outcome (status, real error, outputs) and the seconds it held a slot; read it ordered by queue_seq desc (indexed) with a limit.';
+
+create view fila.tool_stats as
+select t.tool, t.enabled, t.soft_deadline, t.hard_deadline,
+       (count(j.id) filter (where j.status = 'completed'))::integer as completed,
+       (count(j.id) filter (where j.status = 'failed'))::integer as failed,
+       (count(j.id) filter (where j.status = 'canceled'))::integer as canceled,
+       (avg(extract(epoch from (j.finished_at - j.started_at))) filter (where j.status = 'completed'))::float8 as avg_seconds,
+       (percentile_cont(0.5) within group (order by extract(epoch from (j.finished_at - j.started_at)))
+          filter (where j.status = 'completed'))::float8 as p50_seconds,
+       (percentile_cont(0.95) within group (order by extract(epoch from (j.finished_at - j.started_at)))
+          filter (where j.status = 'completed'))::float8 as p95_seconds,
+       (avg(extract(epoch from (j.started_at - j.created_at))) filter (where j.started_at is not null))::float8 as avg_wait_seconds
+from fila.tools t
+left join fila.jobs j on j.tool = t.tool and j.finished_at > now() - interval '24 hours'
+group by t.tool, t.enabled, t.soft_deadline, t.hard_deadline;
+comment on view fila.tool_stats is 'Per tool over the last 24 hours: outcomes, slot time of completed jobs (avg, p50, p95) and the average wait before a slot.';

@@ -43,5 +43,6 @@ to fila_app;
 
 grant select on
   fila.queue_overview, fila.queue, fila.active_jobs, fila.stale_jobs,
-  fila.credit_ledger, fila.credit_audit, fila.job_timeline
+  fila.credit_ledger, fila.credit_audit, fila.job_timeline,
+  fila.recent_jobs, fila.tool_stats
 to fila_app;

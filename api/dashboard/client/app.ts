@@ -1,0 +1,228 @@
+// The dashboard page: asks for an operator token, then renders the live snapshot the server streams
+// (GET /dashboard/events, read with fetch so the bearer header is sent; polling while it is down).
+import type { DashboardSnapshot } from '../snapshot.ts';
+import { setUpTryForm } from './try-tool.ts';
+
+/** JSON turns Dates into strings. */
+type Wire<T> = T extends Date ? string : T extends (infer U)[] ? Wire<U>[] : T extends object ? { [K in keyof T]: Wire<T[K]> } : T;
+type Snapshot = Wire<DashboardSnapshot>;
+
+const tokenKey = 'fila.dashboard.operatorToken';
+const $ = <E extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as E;
+
+let snapshot: Snapshot | null = null;
+let clockSkew = 0; // server time - browser time, ms
+let session = 0; // bumps on sign-out / new token, so old loops stop
+
+function esc(v: unknown): string {
+  return String(v ?? '').replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+const now = () => Date.now() + clockSkew;
+function age(iso: string | null): number | null {
+  return iso ? Math.max(0, (now() - Date.parse(iso)) / 1000) : null;
+}
+function dur(s: number | null | undefined): string {
+  if (s === null || s === undefined || !Number.isFinite(s)) return '–';
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, '0')} s`;
+  return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
+}
+const short = (id: string) => id.slice(0, 8);
+const toolName: Record<string, string> = { upscaler: 'Upscaler', pose_changer: 'Pose Changer', veste_ai: 'Veste AI', video_upscaler: 'Video Upscaler' };
+const tool = (t: string) => esc(toolName[t] ?? t);
+const badge = (status: string) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
+const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+
+function tile(label: string, value: string, note = '', cls = ''): string {
+  return `<div class="tile ${cls}"><div class="label">${esc(label)}</div><div class="value">${value}</div><div class="note">${note}</div></div>`;
+}
+
+function render(): void {
+  const s = snapshot;
+  if (!s) return;
+  const o = s.overview;
+  const paused = o.dispatch_paused_until !== null;
+  $('tiles').innerHTML = [
+    tile('Slots busy', `${o.slots_used}<span class="muted"> / ${o.slots_total}</span>`, o.slots_used >= o.slots_total ? 'all busy' : `${o.slots_total - o.slots_used} free`, o.slots_used > o.slots_total ? 'bad' : ''),
+    tile('Queued', String(o.queued), o.oldest_queued_at ? `oldest waits ${dur(age(o.oldest_queued_at))}` : 'nobody waiting'),
+    tile('Dispatch', paused ? 'paused' : 'flowing', paused ? `${esc(o.pause_reason ?? '')} · until ${time(o.dispatch_paused_until!)}` : `back-off step ${o.backoff_step}`, paused ? 'warn' : 'good'),
+    tile('Refunds today', String(s.refunds.count), `${s.refunds.credits} credits returned`),
+    tile('Credit audit', s.audit.ok ? 'OK' : `${s.audit.rows.length} off`, s.audit.ok ? 'every balance = its ledger' : 'balances differ from the ledger!', s.audit.ok ? 'good' : 'bad'),
+    tile('Completed 24 h', String(s.tools.reduce((n, t) => n + t.completed, 0)), `${s.tools.reduce((n, t) => n + t.failed, 0)} failed · ${s.tools.reduce((n, t) => n + t.canceled, 0)} canceled`),
+  ].join('');
+
+  const slots: string[] = [];
+  for (let i = 0; i < Math.max(o.slots_total, s.slots.length); i++) {
+    const j = s.slots[i];
+    if (!j) {
+      slots.push(`<div class="slot" data-testid="slot" data-state="free"><div class="head"><span class="muted">slot ${i + 1}</span></div><div class="free">free</div></div>`);
+      continue;
+    }
+    const held = age(j.started_at) ?? 0;
+    const total = j.deadline_at && j.started_at ? (Date.parse(j.deadline_at) - Date.parse(j.started_at)) / 1000 : null;
+    const soft = j.soft_deadline_at && j.started_at ? (Date.parse(j.soft_deadline_at) - Date.parse(j.started_at)) / 1000 : null;
+    const pct = total ? Math.min(100, (held / total) * 100) : 0;
+    slots.push(`<div class="slot busy" data-testid="slot" data-state="busy" data-job="${esc(j.job_id)}">
+      <div class="head"><span class="tool">${tool(j.tool)}</span>${badge(j.status)}</div>
+      <div class="mono muted">job ${esc(short(j.job_id))} · user ${esc(short(j.user_id))}</div>
+      <div>held ${dur(held)}${total ? ` <span class="muted">of ${dur(total)} max</span>` : ''}</div>
+      <div class="bar ${soft !== null && held > soft ? 'late' : ''}"><span style="width:${pct.toFixed(1)}%"></span></div></div>`);
+  }
+  $('slots').innerHTML = slots.join('');
+
+  $('queue-count').textContent = o.queued ? `· ${o.queued}` : '';
+  $('queue').innerHTML = s.queue.length === 0 ? '<div class="empty">The queue is empty.</div>' : `<table>
+    <tr><th class="num">#</th><th>tool</th><th>job</th><th>user</th><th class="num">waiting</th></tr>
+    ${s.queue.map((q) => `<tr data-testid="queue-row" data-position="${q.position}" data-job="${esc(q.job_id)}">
+      <td class="num">${q.position}</td><td>${tool(q.tool)}</td><td class="mono">${esc(short(q.job_id))}</td>
+      <td class="mono">${esc(short(q.user_id))}${q.presence ? ' <span class="muted" title="a page is watching">●</span>' : ''}</td>
+      <td class="num">${dur(age(q.queued_at))}</td></tr>`).join('')}
+    </table>${o.queued > s.queue.length ? `<div class="muted small">… and ${o.queued - s.queue.length} more</div>` : ''}`;
+
+  $('recent').innerHTML = s.recent.length === 0 ? '<div class="empty">No jobs yet.</div>' : `<table>
+    <tr><th>submitted</th><th>tool</th><th>status</th><th>job</th><th>user</th><th class="num">credits</th><th class="num">slot time</th><th>result</th></tr>
+    ${s.recent.map((j) => `<tr data-testid="recent-row" data-status="${esc(j.status)}" data-job="${esc(j.job_id)}">
+      <td>${time(j.created_at)}</td><td>${tool(j.tool)}</td><td>${badge(j.status)}</td>
+      <td class="mono">${esc(short(j.job_id))}</td><td class="mono">${esc(short(j.user_id))}</td>
+      <td class="num">${j.credit_cost}</td><td class="num">${dur(j.slot_seconds ?? (j.started_at && !j.finished_at ? age(j.started_at) : null))}</td>
+      <td>${j.error ? `<span class="err">${esc(j.error)}</span>` : j.outputs ? `<span class="outputs">${j.outputs.map((out, k) => `<a href="${esc(out.url)}" target="_blank" rel="noopener">${esc(out.type || 'output')} ${k + 1}</a>`).join('')}</span>` : '<span class="muted">–</span>'}</td></tr>`).join('')}
+    </table>`;
+
+  $('tools').innerHTML = `<table>
+    <tr><th>tool</th><th class="num">completed</th><th class="num">failed</th><th class="num">canceled</th><th class="num">avg</th><th class="num">p50</th><th class="num">p95</th><th class="num">avg wait</th></tr>
+    ${s.tools.map((t) => `<tr><td>${tool(t.tool)}${t.enabled ? '' : ' <span class="badge">disabled</span>'}</td>
+      <td class="num">${t.completed}</td><td class="num">${t.failed}</td><td class="num">${t.canceled}</td>
+      <td class="num">${dur(t.avg_seconds)}</td><td class="num">${dur(t.p50_seconds)}</td><td class="num">${dur(t.p95_seconds)}</td><td class="num">${dur(t.avg_wait_seconds)}</td></tr>`).join('')}
+    </table>`;
+
+  $('credits').innerHTML = `
+    <p>${s.audit.ok ? '<span class="badge completed">audit OK</span> every balance equals the sum of its ledger.' : `<span class="badge failed">audit FAILED</span> ${s.audit.rows.length} user(s) differ:`}</p>
+    ${s.audit.ok ? '' : `<table><tr><th>user</th><th class="num">balance</th><th class="num">ledger</th></tr>${s.audit.rows.map((r) => `<tr><td class="mono">${esc(short(r.user_id))}</td><td class="num">${r.balance}</td><td class="num">${r.ledger_total}</td></tr>`).join('')}</table>`}
+    <h2 style="margin-top:14px">Refunds today <span class="count">· ${s.refunds.count} · ${s.refunds.credits} credits</span></h2>
+    ${s.refunds.latest.length === 0 ? '<div class="empty">None today.</div>' : `<table><tr><th>at</th><th>job</th><th class="num">credits</th><th>why</th></tr>
+      ${s.refunds.latest.map((r) => `<tr><td>${time(r.created_at)}</td><td class="mono">${esc(short(r.job_id ?? ''))}</td><td class="num">${r.amount}</td><td class="muted">${esc(r.reason ?? '')}</td></tr>`).join('')}</table>`}`;
+}
+
+function setLive(mode: 'live' | 'poll' | 'off'): void {
+  const el = $('live');
+  el.className = `pill ${mode}`;
+  el.textContent = mode === 'live' ? 'live' : mode === 'poll' ? 'polling' : 'offline';
+}
+
+let updatedAt = 0;
+function accept(s: Snapshot): void {
+  clockSkew = Date.parse(s.now) - Date.now();
+  snapshot = s;
+  updatedAt = Date.now();
+  render();
+}
+
+class AuthError extends Error {}
+
+async function fetchState(token: string): Promise<Snapshot> {
+  const res = await fetch('/dashboard/state', { headers: { authorization: `Bearer ${token}` } });
+  if (res.status === 401 || res.status === 403) {
+    const body = (await res.json().catch(() => null)) as { error?: { message?: string } } | null;
+    throw new AuthError(body?.error?.message ?? `refused (${res.status})`);
+  }
+  if (!res.ok) throw new Error(`GET /dashboard/state: ${res.status}`);
+  return (await res.json()) as Snapshot;
+}
+
+/** Read the SSE stream until it ends or fails. */
+async function stream(token: string, mine: number): Promise<void> {
+  const ctrl = new AbortController();
+  const res = await fetch('/dashboard/events', { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: ctrl.signal });
+  if (!res.ok || !res.body) throw new Error(`event stream: ${res.status}`);
+  setLive('live');
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  for (;;) {
+    if (mine !== session) { ctrl.abort(); return; }
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    let cut: number;
+    while ((cut = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const data = block.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trimStart()).join('\n');
+      if (data) accept(JSON.parse(data) as Snapshot);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function follow(token: string, mine: number): Promise<void> {
+  while (mine === session) {
+    try {
+      await stream(token, mine);
+    } catch (err) {
+      console.warn('dashboard: event stream failed; polling for a while', err);
+    }
+    if (mine !== session) return;
+    // the stream is down: poll for ~10 s, then try the stream again
+    setLive('poll');
+    for (let i = 0; i < 5 && mine === session; i++) {
+      try {
+        accept(await fetchState(token));
+      } catch (err) {
+        if (err instanceof AuthError) { signOut(err.message); return; }
+        setLive('off');
+        console.warn('dashboard: polling failed', err);
+      }
+      await sleep(2000);
+    }
+  }
+}
+
+async function connect(token: string): Promise<void> {
+  const mine = ++session;
+  $('login-error').textContent = '';
+  try {
+    accept(await fetchState(token));
+  } catch (err) {
+    if (err instanceof AuthError) { signOut(err.message); return; }
+    throw err;
+  }
+  sessionStorage.setItem(tokenKey, token);
+  $('login').hidden = true;
+  $('board').hidden = false;
+  $('signout').hidden = false;
+  if (document.body.dataset.development === 'true') setUpTryForm(token);
+  void follow(token, mine);
+}
+
+function signOut(message = ''): void {
+  session++;
+  sessionStorage.removeItem(tokenKey);
+  snapshot = null;
+  setLive('off');
+  $('updated').textContent = '';
+  $('board').hidden = true;
+  $('signout').hidden = true;
+  $('login').hidden = false;
+  $('login-error').textContent = message;
+}
+
+$('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = $<HTMLTextAreaElement>('token').value.trim();
+  if (!token) { $('login-error').textContent = 'Paste a token first.'; return; }
+  connect(token).catch((err: unknown) => { $('login-error').textContent = `Could not connect: ${(err as Error).message}`; });
+});
+$('signout').addEventListener('click', () => signOut());
+
+// ages and "updated" tick every second without waiting for the server
+setInterval(() => {
+  if (!snapshot) return;
+  render();
+  const ago = Math.round((Date.now() - updatedAt) / 1000);
+  $('updated').textContent = ago < 2 ? 'changed just now' : `last change ${ago} s ago`;
+}, 1000);
+
+const saved = sessionStorage.getItem(tokenKey);
+if (saved) connect(saved).catch((err: unknown) => { signOut(`Could not connect: ${(err as Error).message}`); });
+else signOut();

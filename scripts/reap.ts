@@ -1,0 +1,55 @@
+// `fila reap`: one reaper pass from outside the worker (system cron). The same code the worker's
+// crontab runs (worker/reaper.ts): soft-deadline jobs are checked with the provider, then
+// fila.reap_stale_jobs() ends hard-deadline and abandoned jobs.
+import pino from 'pino';
+import { createPool } from '../db/pool.ts';
+import { FilaDb } from '../db/fila.ts';
+import { reapOnce } from '../worker/reaper.ts';
+import { RunningHubClient } from '../worker/runninghub/client.ts';
+import { isDevelopment, readLocalSystem, runningHubFromEnv } from './config.ts';
+
+export interface ReapSummary {
+  provider: 'checked' | 'skipped';
+  checked: number;
+  recovered: number;
+  still_running: number;
+  unknown: number;
+  reaped: { job_id: string; status: string; error: string | null }[];
+  summary: string;
+}
+
+function providerForReap(): { baseUrl: string; apiKey: string } | null {
+  const real = runningHubFromEnv();
+  if (real) return real;
+  // development: the fake provider of a running `npm start`
+  const local = isDevelopment() ? readLocalSystem() : null;
+  return local?.fakeRunningHubUrl ? { baseUrl: local.fakeRunningHubUrl, apiKey: 'fake-runninghub-key' } : null;
+}
+
+export async function reap(databaseUrl: string): Promise<ReapSummary> {
+  const pool = createPool(databaseUrl, 'fila_worker', 2);
+  const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
+  try {
+    const db = new FilaDb(pool);
+    const provider = providerForReap();
+    let r;
+    if (provider) {
+      r = await reapOnce({ db, runninghub: new RunningHubClient(provider), logger });
+    } else {
+      // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
+      r = { checked: 0, recovered: [], stillRunning: [], unknown: [], reaped: await db.reapStaleJobs() };
+    }
+    const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));
+    const summary = [
+      provider ? `checked with the provider: ${r.checked} (recovered ${r.recovered.length}, still running ${r.stillRunning.length}, unreachable ${r.unknown.length})`
+        : 'provider not configured (RUNNINGHUB_API_KEY unset): soft-deadline checks skipped',
+      `reaped: ${reaped.length}${reaped.length ? ` — ${reaped.map((j) => `${j.job_id} ${j.status}`).join(', ')}` : ''}`,
+    ].join('\n');
+    return {
+      provider: provider ? 'checked' : 'skipped', checked: r.checked, recovered: r.recovered.length,
+      still_running: r.stillRunning.length, unknown: r.unknown.length, reaped, summary,
+    };
+  } finally {
+    await pool.end();
+  }
+}

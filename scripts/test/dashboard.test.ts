@@ -1,0 +1,107 @@
+// The operator dashboard in a real browser (Debian's chromium through playwright-core) against the
+// whole system: an operator token is required, a user token is refused; busy slots and queue
+// positions show up as jobs are submitted and change without a reload as they finish.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { signToken } from '../../api/auth.ts';
+import { repoRoot } from '../config.ts';
+import { startSystem, type RunningSystem } from '../system.ts';
+
+let t: TestDatabase;
+let system: RunningSystem;
+let browser: Browser;
+let page: Page;
+const jwtSecret = randomBytes(16).toString('hex');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'fila-dash-'));
+const artifacts = path.join(repoRoot, '.artifacts');
+
+beforeAll(async () => {
+  t = await createTestDatabase();
+  system = await startSystem({
+    databaseUrl: t.url, dataDir, persistent: false, port: 0, development: true,
+    jwtSecret, webhookSecret: randomBytes(16).toString('hex'), fakeDefaultMs: 2500,
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  mkdirSync(artifacts, { recursive: true });
+});
+afterAll(async () => {
+  await browser?.close();
+  await system?.stop();
+  await t?.drop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function submit(userId: string, outcome: string, n: number): Promise<string> {
+  await t.fila.grantCredits(userId, 20, 'dashboard test');
+  const res = await fetch(`${system.apiUrl}/v1/jobs`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await signToken(jwtSecret, userId)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tool: n % 2 ? 'veste_ai' : 'upscaler', input: n % 2
+      ? { person_image_url: `https://files.test/p${n}.png#fake=${outcome}`, garment_image_url: 'https://files.test/g.png' }
+      : { image_url: `https://files.test/i${n}.png#fake=${outcome}`, category: 'produto' } }),
+  });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+describe('operator dashboard', () => {
+  it('refuses a user token with a clear message', async () => {
+    await page.goto(system.dashboardUrl);
+    await page.getByTestId('token-input').fill(await signToken(jwtSecret, crypto.randomUUID()));
+    await page.getByTestId('connect').click();
+    await expect.poll(() => page.getByTestId('login-error').textContent()).toContain('not an operator token');
+    expect(await page.locator('#board').isVisible()).toBe(false);
+  });
+
+  it('shows busy slots and queue positions, and follows the jobs to the end without a reload', async () => {
+    await page.getByTestId('token-input').fill(await signToken(jwtSecret, crypto.randomUUID(), { operator: true }));
+    await page.getByTestId('connect').click();
+    await page.locator('#board').waitFor({ state: 'visible' });
+    await expect.poll(() => page.getByTestId('live').textContent()).toBe('live');
+    await page.evaluate(() => { (window as unknown as { marker: string }).marker = 'no reload'; });
+
+    const jobs: string[] = [];
+    for (let i = 0; i < 5; i++) jobs.push(await submit(crypto.randomUUID(), i === 1 ? `fail:${encodeURIComponent('Imagem sem rosto detectado')}` : 'ok', i));
+
+    const busy = page.locator('[data-testid=slot][data-state=busy]');
+    await expect.poll(() => busy.count(), { timeout: 10_000 }).toBe(3);
+    const rows = page.getByTestId('queue-row');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.evaluateAll((els) => els.map((e) => [e.getAttribute('data-position'), e.getAttribute('data-job')])))
+      .toEqual([['1', jobs[3]], ['2', jobs[4]]]);
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-busy.png'), fullPage: true });
+
+    // (fail: takes the default 2.5 s too, so five jobs keep three slots busy and two in line)
+    // the jobs finish: the page changes by itself
+    await expect.poll(() => page.locator('[data-testid=recent-row][data-status=completed]').count(), { timeout: 20_000 }).toBe(4);
+    await expect.poll(() => busy.count()).toBe(0);
+    expect(await rows.count()).toBe(0);
+    const failed = page.locator('[data-testid=recent-row][data-status=failed]');
+    expect(await failed.textContent()).toContain('Imagem sem rosto detectado');
+    expect(await page.evaluate(() => (window as unknown as { marker?: string }).marker)).toBe('no reload');
+    await page.screenshot({ path: path.join(artifacts, 'dashboard-done.png'), fullPage: true });
+  });
+
+  it('submits a job from the "try a tool" form through JobManager (development)', async () => {
+    await page.locator('select[name=outcome]').selectOption('ok');
+    await page.getByTestId('try-submit').click();
+    await expect.poll(() => page.getByTestId('try-status').textContent(), { timeout: 15_000 }).toContain('completed');
+  });
+
+  it('keeps the dashboard data behind the operator token', async () => {
+    expect((await fetch(`${system.apiUrl}/dashboard/state`)).status).toBe(401);
+    const asUser = await fetch(`${system.apiUrl}/dashboard/state`, { headers: { authorization: `Bearer ${await signToken(jwtSecret, crypto.randomUUID())}` } });
+    expect(asUser.status).toBe(403);
+    const asUserTry = await fetch(`${system.apiUrl}/dashboard/try-user`, { method: 'POST', headers: { authorization: `Bearer ${await signToken(jwtSecret, crypto.randomUUID())}` } });
+    expect(asUserTry.status).toBe(403);
+  });
+});
