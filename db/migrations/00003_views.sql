@@ -6,8 +6,10 @@ create view fila.queue_overview as
 select
   s.max_slots as slots_total,
   (select count(*) from fila.jobs j where j.status in ('starting', 'running'))::integer as slots_used,
-  (select count(*) from fila.jobs j where j.status = 'queued')::integer as queued,
-  (select min(j.created_at) from fila.jobs j where j.status = 'queued') as oldest_queued_at,
+  -- the tail's place is the queue's length, and the head waited longest: both index probes at any depth
+  coalesce((select fila.queue_position(j.id) from fila.jobs j where j.status = 'queued'
+            order by j.queue_seq desc limit 1), 0) as queued,
+  (select j.created_at from fila.jobs j where j.status = 'queued' order by j.queue_seq limit 1) as oldest_queued_at,
   case when d.paused_until > clock_timestamp() then d.paused_until end as dispatch_paused_until,
   d.pause_reason,
   d.backoff_step
