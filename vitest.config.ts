@@ -8,5 +8,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // the JSON report lets .ci/run print one plain "N passed, N failed" line
+    reporters: ['default', 'json'],
+    outputFile: { json: '.artifacts/vitest-report.json' },
   },
 });
