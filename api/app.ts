@@ -8,7 +8,7 @@ import { streamSSE } from 'hono/streaming';
 import { randomUUID } from 'node:crypto';
 import type pino from 'pino';
 import { FilaError } from '../db/errors.ts';
-import type { FilaDb, JobJson } from '../db/fila.ts';
+import { isTerminalStatus, type FilaDb, type JobJson } from '../db/fila.ts';
 import { isToolName, toolInputSchemas, toolNames, type ToolName } from '../worker/tools/index.ts';
 import { verifyWebhookToken } from '../worker/webhook-token.ts';
 import { mountDashboard } from './dashboard/index.ts';
@@ -16,7 +16,7 @@ import { requireAuth, requireOperator } from './auth.ts';
 import type { AppEnv } from './context.ts';
 import { renderDocsPage } from './docs-page.ts';
 import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from './errors.ts';
-import { isTerminal, type JobEventsHub } from './job-events.ts';
+import type { JobEventsHub } from './job-events.ts';
 import type { ApiMetrics } from './metrics.ts';
 import * as s from './schemas.ts';
 import { LocalUploadStore, checkUpload, maxUploadBody, type UploadStore } from './uploads.ts';
@@ -186,7 +186,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         last = job;
         enqueue(async () => {
           await stream.writeSSE({ event: 'job', data: JSON.stringify(job), ...(first ? { retry: 3000 } : {}) });
-          if (isTerminal(job.status)) end();
+          if (isTerminalStatus(job.status)) end();
         });
       };
       const recheck = () => {

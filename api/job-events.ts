@@ -181,7 +181,3 @@ export class JobEventsHub {
     }
   }
 }
-
-export function isTerminal(status: JobStatus): boolean {
-  return status === 'completed' || status === 'failed' || status === 'canceled';
-}

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import pino from 'pino';
-import { FilaDb } from '../db/fila.ts';
+import { FilaDb, isTerminalStatus } from '../db/fila.ts';
 import { createPool } from '../db/pool.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { JobEventsHub } from './job-events.ts';
@@ -49,7 +49,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const hub = new JobEventsHub({
     databaseUrl: opts.databaseUrl, fila, logger: logger.child({ component: 'listen' }),
     onTransition: (t) => {
-      if (t.status !== 'completed' && t.status !== 'failed' && t.status !== 'canceled') return;
+      if (!isTerminalStatus(t.status)) return;
       fila.job(t.job_id).then(({ job }) => metrics.observeFinished(job))
         .catch((err: unknown) => logger.warn({ err, job_id: t.job_id }, 'metrics: reading a finished job failed'));
     },

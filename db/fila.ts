@@ -4,8 +4,12 @@ import type pg from 'pg';
 import { translateError } from './errors.ts';
 
 export type JobStatus = 'queued' | 'starting' | 'running' | 'completed' | 'failed' | 'canceled';
-export const activeStatuses: readonly JobStatus[] = ['queued', 'starting', 'running'];
 export const terminalStatuses: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
+
+/** completed, failed or canceled: the job holds nothing and never changes again. */
+export function isTerminalStatus(status: JobStatus): boolean {
+  return terminalStatuses.includes(status);
+}
 
 export interface JobOutput { url: string; type: string }
 

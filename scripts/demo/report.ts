@@ -1,7 +1,7 @@
 // The demo's closing verdicts, computed from the database (never from what the client saw):
 // occupancy replayed from job_events, FIFO order of first starts against FIFO tickets, one active
 // job per user, the credit ledger per job, credit_audit, and the scripted outcomes.
-import type { FilaDb, Job, JobStatus, LedgerEntry, TimelineEntry } from '../../db/fila.ts';
+import { isTerminalStatus, type FilaDb, type Job, type JobStatus, type LedgerEntry, type TimelineEntry } from '../../db/fila.ts';
 import type { DemoUser } from './plan.ts';
 
 export const activeJobMessage = 'Você já tem um processamento em andamento. Aguarde finalizar.';
@@ -34,7 +34,6 @@ export interface DemoReport {
 }
 
 const holding = (s: JobStatus | null) => s === 'starting' || s === 'running';
-const terminal = (s: JobStatus) => s === 'completed' || s === 'failed' || s === 'canceled';
 
 export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed): Promise<DemoReport> {
   const verdicts: Verdict[] = [];
@@ -55,7 +54,7 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
   // 1. every job submitted and finished
   const missing = users.filter((u) => !seen.jobs.has(u.id)).map((u) => u.name);
   add('every user got a job', missing.length === 0, missing.length ? `no job for ${missing.join(', ')}` : `${rows.length} jobs`);
-  const open = rows.filter((r) => !terminal(r.job.status));
+  const open = rows.filter((r) => !isTerminalStatus(r.job.status));
   add('every job finished (nothing hangs)', open.length === 0,
     open.length ? `${open.length} still active: ${open.map((r) => `${r.user.name} ${r.job.status}`).join(', ')}` : 'all terminal');
 
@@ -92,7 +91,7 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
   const intervals = new Map<string, [number, number][]>();
   for (const r of rows) {
     const start = r.timeline[0]?.event_id ?? 0;
-    const end = r.timeline.find((e) => terminal(e.to_status))?.event_id ?? Number.POSITIVE_INFINITY;
+    const end = r.timeline.find((e) => isTerminalStatus(e.to_status))?.event_id ?? Number.POSITIVE_INFINITY;
     intervals.set(r.job.user_id, [...(intervals.get(r.job.user_id) ?? []), [start, end]]);
   }
   const doubled = [...intervals.entries()].filter(([, iv]) => iv.some((a, i) => iv.some((b, j) => i !== j && a[0] < b[1] && b[0] < a[1])));

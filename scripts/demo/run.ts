@@ -7,7 +7,7 @@ import path from 'node:path';
 import pino from 'pino';
 import type pg from 'pg';
 import { createPool } from '../../db/pool.ts';
-import { FilaDb, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
+import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
 import { RunningHubClient } from '../../worker/runninghub/client.ts';
@@ -185,7 +185,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       for (const jobId of observed.jobs.values()) {
         const { job } = await db.job(jobId);
         statuses.set(jobId, job.status);
-        if (job.status === 'queued' || job.status === 'starting' || job.status === 'running') open.push(jobId);
+        if (!isTerminalStatus(job.status)) open.push(jobId);
       }
       if (open.length === 0 || performance.now() > deadline) {
         observed.unfinished = open;

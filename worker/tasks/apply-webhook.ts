@@ -4,7 +4,7 @@
 // (finish_job accepts `starting`).
 import { z } from 'zod';
 import { FilaError } from '../../db/errors.ts';
-import type { Job } from '../../db/fila.ts';
+import { isTerminalStatus, type Job } from '../../db/fila.ts';
 import { errorFields, type WorkerDeps } from '../deps.ts';
 import { applyTaskResult } from '../apply-result.ts';
 import { interpretOutputs, RunningHubError, taskNotFoundCodes, type TaskResult } from '../runninghub/client.ts';
@@ -55,7 +55,7 @@ export async function applyWebhook(deps: WorkerDeps, inboxId: number): Promise<s
     if (err instanceof FilaError && err.sqlstate === 'FL004') return done('ignored: job not found');
     throw err;
   }
-  if (job.status === 'completed' || job.status === 'failed' || job.status === 'canceled') {
+  if (isTerminalStatus(job.status)) {
     return done(`duplicate: job already ${job.status}`);
   }
   if (job.status === 'queued') return done(`ignored: job is queued, task ${taskId} is not its task`);

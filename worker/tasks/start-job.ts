@@ -2,7 +2,7 @@
 // transaction. Build the provider request from the job row alone, create the RunningHub task, then
 // mark_running. Never decide who runs next; never retry a create that may have reached the provider.
 import { FilaError } from '../../db/errors.ts';
-import type { Job, JobStatus } from '../../db/fila.ts';
+import { isTerminalStatus, type Job } from '../../db/fila.ts';
 import { webhookUrl } from '../webhook-token.ts';
 import { errorFields, type WorkerDeps } from '../deps.ts';
 import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../tools/index.ts';
@@ -14,7 +14,6 @@ import {
 export type StartOutcome =
   | 'not-starting' | 'running' | 'finished-meanwhile' | 'orphan-canceled' | 'failed' | 'requeued' | 'left-to-deadline';
 
-const terminal: readonly JobStatus[] = ['completed', 'failed', 'canceled'];
 
 export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOutcome> {
   const log = deps.logger.child({ task: 'start_job', job_id: jobId });
@@ -103,7 +102,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
       return 'orphan-canceled';
     }
   }
-  if (terminal.includes(after.status)) return 'finished-meanwhile'; // a fast webhook completed it
+  if (isTerminalStatus(after.status)) return 'finished-meanwhile'; // a fast webhook completed it
   log.warn({ status: after.status }, 'mark_running returned an unexpected status');
   return 'finished-meanwhile';
 }
