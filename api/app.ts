@@ -37,7 +37,8 @@ export interface AppDeps {
   presenceTouchMs?: number;
   /** JSON request body limit (default 256 KiB) */
   maxJsonBytes?: number;
-  upscalerCategories?: readonly string[];
+  /** the upscaler's categories, from the tools configuration */
+  upscalerCategories: readonly string[];
   /** createApp adds what must run when the server closes (the dashboard's feed) */
   onClose?: Array<() => void>;
 }
@@ -51,7 +52,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { fila, hub, metrics, logger } = deps;
   const heartbeatMs = deps.sseHeartbeatMs ?? 15_000;
   const touchMs = deps.presenceTouchMs ?? 10_000;
-  const schemas = toolInputSchemas(deps.upscalerCategories ? { upscalerCategories: deps.upscalerCategories } : {});
+  const schemas = toolInputSchemas({ upscalerCategories: deps.upscalerCategories });
 
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {

@@ -9,6 +9,7 @@ import { FilaDb, isTerminalStatus } from '../db/fila.ts';
 import { createPool } from '../db/pool.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { JobEventsHub } from './job-events.ts';
+import { loadToolsConfig, upscalerCategories } from '../worker/tools/index.ts';
 import { ApiMetrics } from './metrics.ts';
 import { LocalUploadStore, type UploadStore } from './uploads.ts';
 
@@ -33,6 +34,7 @@ export interface ApiServerOptions {
   poolSize?: number;
   sseHeartbeatMs?: number;
   presenceTouchMs?: number;
+  /** default: the categories of the tools configuration the worker maps with (FILA_WORKFLOWS_FILE) */
   upscalerCategories?: readonly string[];
 }
 
@@ -43,6 +45,9 @@ export interface ApiServer {
 
 export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const logger = opts.logger ?? pino({ name: 'fila-api' });
+  // the API accepts exactly the upscaler categories the worker has workflows for (a bad
+  // configuration stops start-up here too, naming the key)
+  const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig());
   const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10);
   const fila = new FilaDb(pool);
   const metrics = new ApiMetrics({ processMetrics: true });
@@ -72,7 +77,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
     jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
     ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
     ...(opts.presenceTouchMs !== undefined ? { presenceTouchMs: opts.presenceTouchMs } : {}),
-    ...(opts.upscalerCategories ? { upscalerCategories: opts.upscalerCategories } : {}),
+    upscalerCategories: categories,
   };
   const app = createApp(deps);
 
