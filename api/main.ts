@@ -2,6 +2,7 @@
 import pino from 'pino';
 import { startApiServer } from './server.ts';
 import { onShutdown } from '../scripts/lib/on-shutdown.ts';
+import { defaultPort, developmentSecrets } from '../scripts/config.ts';
 
 const logger = pino({ name: 'fila-api' });
 const development = process.env.NODE_ENV !== 'production';
@@ -19,9 +20,9 @@ if (!databaseUrl) {
   logger.fatal('DATABASE_URL is not set: `npm run api` needs the PostgreSQL that `npm run migrate` prepared (`npm start` starts one for you).');
   process.exit(1);
 }
-const jwtSecret = secret('FILA_JWT_SECRET', 'fila-dev-jwt-secret');
-const webhookSecret = secret('FILA_WEBHOOK_SECRET', 'fila-dev-webhook-secret');
-const port = Number.parseInt(process.env.PORT ?? '8787', 10);
+const jwtSecret = secret('FILA_JWT_SECRET', developmentSecrets.jwtSecret);
+const webhookSecret = secret('FILA_WEBHOOK_SECRET', developmentSecrets.webhookSecret);
+const port = Number.parseInt(process.env.PORT ?? String(defaultPort), 10);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   logger.fatal(`PORT must be a port number, not ${process.env.PORT}`);
   process.exit(1);

@@ -1,4 +1,4 @@
-// Configuration shared by `npm start`, the CLI and the demo: one reading of the environment.
+// Configuration shared by `npm start`, the CLI, the demo, `npm run api` and `npm run worker`.
 // In production nothing falls back to a default secret; in development the defaults below let a
 // fresh clone run with no setup at all.
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,9 +19,10 @@ export function isDevelopment(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.NODE_ENV !== 'production';
 }
 
-// Development-only secrets (the same defaults as `npm run api` and `npm run worker`).
-const devJwtSecret = 'fila-dev-jwt-secret';
-const devWebhookSecret = 'fila-dev-webhook-secret';
+/** Development-only secrets: every process kind falls back to these, and only outside production. */
+export const developmentSecrets = { jwtSecret: 'fila-dev-jwt-secret', webhookSecret: 'fila-dev-webhook-secret' } as const;
+export const defaultPort = 8787;
+export const defaultRunningHubBaseUrl = 'https://www.runninghub.ai';
 
 export interface Secrets { jwtSecret: string; webhookSecret: string }
 
@@ -32,7 +33,7 @@ export function secrets(env: NodeJS.ProcessEnv = process.env): Secrets {
     const missing = [!jwtSecret && 'FILA_JWT_SECRET', !webhookSecret && 'FILA_WEBHOOK_SECRET'].filter(Boolean);
     if (missing.length) throw new CliError(`production mode: ${missing.join(' and ')} must be set`);
   }
-  return { jwtSecret: jwtSecret || devJwtSecret, webhookSecret: webhookSecret || devWebhookSecret };
+  return { jwtSecret: jwtSecret || developmentSecrets.jwtSecret, webhookSecret: webhookSecret || developmentSecrets.webhookSecret };
 }
 
 /** Where `npm start` keeps its embedded PostgreSQL, uploads and state file. */
@@ -83,7 +84,7 @@ export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function port(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.PORT ?? '8787';
+  const raw = env.PORT ?? String(defaultPort);
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`PORT must be a port number, not "${raw}"`);
   return n;
@@ -92,7 +93,7 @@ export function port(env: NodeJS.ProcessEnv = process.env): number {
 export function runningHubFromEnv(env: NodeJS.ProcessEnv = process.env): { baseUrl: string; apiKey: string } | null {
   const apiKey = env.RUNNINGHUB_API_KEY ?? '';
   if (!apiKey) return null;
-  return { apiKey, baseUrl: env.RUNNINGHUB_BASE_URL || 'https://www.runninghub.ai' };
+  return { apiKey, baseUrl: env.RUNNINGHUB_BASE_URL || defaultRunningHubBaseUrl };
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -5,6 +5,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { startEmbedded, type EmbeddedServer } from '../db/embedded.ts';
+import { defaultPort } from './config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
@@ -100,7 +101,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const uploadDir = path.join(opts.dataDir, 'uploads');
     mkdirSync(uploadDir, { recursive: true });
     const api = await startApiServer({
-      databaseUrl: url, port: opts.port ?? 8787, host: opts.host ?? '127.0.0.1',
+      databaseUrl: url, port: opts.port ?? defaultPort, host: opts.host ?? '127.0.0.1',
       jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
       uploadDir, publicUrl: opts.publicUrl, logger: logger.child({ component: 'api' }),
     });

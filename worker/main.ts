@@ -1,16 +1,13 @@
 // `npm run worker`: one worker process. Reads its configuration from the environment, logs JSON
 // (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
 import pino from 'pino';
-import { startWorker } from './runner.ts';
+import { apiKeyRedaction, startWorker } from './runner.ts';
 import { onShutdown } from '../scripts/lib/on-shutdown.ts';
+import { defaultPort, defaultRunningHubBaseUrl, developmentSecrets } from '../scripts/config.ts';
 import { loadToolsConfig } from './tools/index.ts';
 import { startFakeRunningHub } from './runninghub/fake-server.ts';
 
-const redact = {
-  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'env.RUNNINGHUB_API_KEY', 'RUNNINGHUB_API_KEY'],
-  censor: '[redacted]',
-};
-const logger = pino({ name: 'fila-worker', level: process.env.LOG_LEVEL ?? 'info', redact });
+const logger = pino({ name: 'fila-worker', level: process.env.LOG_LEVEL ?? 'info', redact: apiKeyRedaction });
 
 export class StartupError extends Error {
   override readonly name = 'StartupError';
@@ -38,8 +35,8 @@ async function main(): Promise<void> {
   if (missing.length) {
     throw new StartupError(`cannot start the worker${production ? ' in production' : ''}: missing ${missing.join('; ')}`);
   }
-  webhookSecret ??= 'fila-dev-webhook-secret';
-  publicUrl ??= 'http://127.0.0.1:8787';
+  webhookSecret ??= developmentSecrets.webhookSecret;
+  publicUrl ??= `http://127.0.0.1:${defaultPort}`;
   let baseUrl = env('RUNNINGHUB_BASE_URL');
   const tools = loadToolsConfig(); // a bad configuration stops start-up, naming the key
   let stopFake: (() => Promise<void>) | null = null;
@@ -53,7 +50,7 @@ async function main(): Promise<void> {
       logger.warn({ fake_runninghub: fake.url }, 'RUNNINGHUB_API_KEY is not set: using a local fake RunningHub');
     }
   }
-  baseUrl ??= 'https://www.runninghub.ai';
+  baseUrl ??= defaultRunningHubBaseUrl;
   const concurrency = env('FILA_WORKER_CONCURRENCY') ? Number(env('FILA_WORKER_CONCURRENCY')) : undefined;
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
     throw new StartupError(`FILA_WORKER_CONCURRENCY must be a positive integer, not ${env('FILA_WORKER_CONCURRENCY')}`);

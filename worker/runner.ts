@@ -27,6 +27,12 @@ export interface StartWorkerOptions {
   pollInterval?: number;
 }
 
+/** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
+export const apiKeyRedaction = {
+  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'env.RUNNINGHUB_API_KEY', 'RUNNINGHUB_API_KEY'],
+  censor: '[redacted]',
+};
+
 const jobPayload = z.object({ job_id: z.uuid() });
 const webhookPayload = z.object({ inbox_id: z.number().int().positive() });
 const cancelPayload = z.object({ job_id: z.uuid(), provider_task_id: z.string().min(1) });
@@ -66,7 +72,7 @@ function graphileLogger(log: pino.Logger): GraphileLogger {
 }
 
 export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): Promise<void> }> {
-  const logger = opts.logger ?? pino({ redact: ['apiKey', '*.apiKey', 'apikey', '*.apikey'] });
+  const logger = opts.logger ?? pino({ redact: apiKeyRedaction });
   const tools = opts.tools ?? loadToolsConfig();
   const concurrency = opts.concurrency ?? 8;
   const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4);
