@@ -128,6 +128,8 @@ export interface UserCredits {
   balance: number;
   recent: Array<Omit<LedgerEntry, 'created_at'> & { created_at: string }>;
 }
+/** Today's refunds (dates as ISO text: read as JSON). */
+export interface RefundsToday { count: number; credits: number; latest: UserCredits['recent'] }
 /** The queue overview and its head (dates as ISO text: read as JSON). */
 export interface QueueSnapshot {
   overview: Omit<QueueOverview, 'oldest_queued_at' | 'dispatch_paused_until'> & {
@@ -281,11 +283,14 @@ export class FilaDb {
     return this.rows<ToolStats>('select * from fila.tool_stats order by tool');
   }
 
-  /** Refunds since the start of today (server time zone), newest first. */
-  async refundsToday(limit = 100): Promise<LedgerEntry[]> {
-    return this.rows<LedgerEntry>(
-      `select * from fila.credit_ledger where kind = 'refund' and created_at >= date_trunc('day', now())
-        order by id desc limit $1`, [limit]);
+  /** Refunds since the start of today (server time zone): how many, how many credits, the newest few. */
+  async refundsToday(latest = 8): Promise<RefundsToday> {
+    return this.one<RefundsToday>(
+      `with today as (select * from fila.credit_ledger where kind = 'refund' and created_at >= date_trunc('day', now()))
+       select (select count(*) from today)::integer as count,
+              (select coalesce(sum(amount), 0) from today)::integer as credits,
+              coalesce((select json_agg(t order by t.id desc) from (select * from today order by id desc limit $1) t), '[]') as latest`,
+      [latest]);
   }
 
   /** DBA only (a connection that owns fila.tools, e.g. a superuser): change a tool's deadlines. */

@@ -1,5 +1,5 @@
 // What the operator dashboard shows, read in one go from fila's views (FilaDb; no SQL here).
-import type { ActiveJob, AuditRow, FilaDb, LedgerEntry, QueueEntry, QueueOverview, RecentJob, ToolStats } from '../../db/fila.ts';
+import type { ActiveJob, AuditRow, FilaDb, QueueEntry, QueueOverview, RecentJob, RefundsToday, ToolStats } from '../../db/fila.ts';
 
 export interface DashboardSnapshot {
   /** server time, so the page can age timestamps without trusting the browser's clock */
@@ -9,7 +9,7 @@ export interface DashboardSnapshot {
   slots: ActiveJob[];
   queue: QueueEntry[];
   recent: RecentJob[];
-  refunds: { count: number; credits: number; latest: LedgerEntry[] };
+  refunds: RefundsToday;
   audit: { ok: boolean; rows: AuditRow[] };
   tools: ToolStats[];
 }
@@ -20,7 +20,7 @@ export const recentShown = 25;
 export async function readSnapshot(db: FilaDb, development: boolean): Promise<DashboardSnapshot> {
   const [overview, active, queue, recent, refunds, audit, tools] = await Promise.all([
     db.queueOverview(), db.activeJobs(), db.queue(queueShown), db.recentJobs(recentShown),
-    db.refundsToday(500), db.creditAudit(), db.toolStats(),
+    db.refundsToday(8), db.creditAudit(), db.toolStats(),
   ]);
   return {
     now: new Date().toISOString(),
@@ -29,11 +29,7 @@ export async function readSnapshot(db: FilaDb, development: boolean): Promise<Da
     slots: active.filter((j) => j.status === 'starting' || j.status === 'running'),
     queue,
     recent,
-    refunds: {
-      count: refunds.length,
-      credits: refunds.reduce((sum, r) => sum + r.amount, 0),
-      latest: refunds.slice(0, 8),
-    },
+    refunds,
     audit: { ok: audit.length === 0, rows: audit.slice(0, 10) },
     tools,
   };
