@@ -32,13 +32,8 @@ export async function reap(databaseUrl: string): Promise<ReapSummary> {
   try {
     const db = new FilaDb(pool);
     const provider = providerForReap();
-    let r;
-    if (provider) {
-      r = await reapOnce({ db, runninghub: new RunningHubClient(provider), logger });
-    } else {
-      // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
-      r = { checked: 0, recovered: [], stillRunning: [], unknown: [], reaped: await db.reapStaleJobs() };
-    }
+    // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
+    const r = await reapOnce({ db, runninghub: provider ? new RunningHubClient(provider) : null, logger });
     const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));
     const summary = [
       provider ? `checked with the provider: ${r.checked} (recovered ${r.recovered.length}, still running ${r.stillRunning.length}, unreachable ${r.unknown.length})`

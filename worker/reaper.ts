@@ -13,7 +13,8 @@ import {
 
 export interface ReaperDeps {
   db: FilaDb;
-  runninghub: RunningHubClient;
+  /** null: no provider to ask (`fila reap` without RUNNINGHUB_API_KEY): only the SQL part runs */
+  runninghub: RunningHubClient | null;
   logger: pino.Logger;
 }
 
@@ -33,11 +34,13 @@ export interface ReapResult {
 export async function reapOnce(deps: ReaperDeps): Promise<ReapResult> {
   const log = deps.logger.child({ task: 'reap' });
   const result: ReapResult = { checked: 0, recovered: [], stillRunning: [], unknown: [], reaped: [] };
-  const stale = await deps.db.staleJobs();
-  for (const s of stale) {
-    if (s.status !== 'running' || !s.provider_task_id) continue;
-    result.checked++;
-    await checkWithProvider(deps, s, s.provider_task_id, result, log);
+  const { runninghub } = deps;
+  if (runninghub) {
+    for (const s of await deps.db.staleJobs()) {
+      if (s.status !== 'running' || !s.provider_task_id) continue;
+      result.checked++;
+      await checkWithProvider({ ...deps, runninghub }, s, s.provider_task_id, result, log);
+    }
   }
   result.reaped = await deps.db.reapStaleJobs();
   for (const job of result.reaped) {
@@ -50,7 +53,7 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapResult> {
   return result;
 }
 
-async function checkWithProvider(deps: ReaperDeps, s: StaleJob, taskId: string, result: ReapResult, log: pino.Logger): Promise<void> {
+async function checkWithProvider(deps: ReaperDeps & { runninghub: RunningHubClient }, s: StaleJob, taskId: string, result: ReapResult, log: pino.Logger): Promise<void> {
   const jlog = log.child({ job_id: s.job_id, provider_task_id: taskId, past: s.past });
   try {
     const status = await deps.runninghub.status(taskId);
