@@ -52,16 +52,20 @@ export async function verifyToken(secret: string, token: string): Promise<Caller
   }
 }
 
+/** The token of an `Authorization: Bearer <token>` header, or null. */
+export function bearerToken(header: string | undefined): string | null {
+  return /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1] ?? null;
+}
+
 export function requireAuth(secret: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match?.[1]) {
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) {
       c.header('WWW-Authenticate', 'Bearer');
       throw new ApiError(401, 'unauthorized', 'Autenticação necessária (Authorization: Bearer <token>).');
     }
     try {
-      c.set('caller', await verifyToken(secret, match[1]));
+      c.set('caller', await verifyToken(secret, token));
     } catch (err) {
       if (err instanceof ApiError) c.header('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw err;

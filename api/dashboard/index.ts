@@ -8,7 +8,7 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type pino from 'pino';
 import type { FilaDb } from '../../db/fila.ts';
-import { signToken, verifyToken, type Caller } from '../auth.ts';
+import { bearerToken, signToken, verifyToken, type Caller } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { dashboardHtml } from './page.ts';
 import { bundleClient } from './bundle.ts';
@@ -37,9 +37,9 @@ export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): 
   const feed = new SnapshotFeed(deps.db, deps.development, deps.pollMs ?? 500, deps.logger);
 
   const operator = async (c: Context): Promise<Caller> => {
-    const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
-    if (!match?.[1]) throw new ApiError(401, 'unauthorized', 'Operator token required (Authorization: Bearer <token>).');
-    const caller = await verifyToken(deps.jwtSecret, match[1]);
+    const token = bearerToken(c.req.header('authorization'));
+    if (!token) throw new ApiError(401, 'unauthorized', 'Operator token required (Authorization: Bearer <token>).');
+    const caller = await verifyToken(deps.jwtSecret, token);
     if (!caller.operator) {
       throw new ApiError(403, 'forbidden', 'This is a user token, not an operator token: the dashboard needs a token with fila_role "operator" (npx fila token <id> --operator).');
     }
