@@ -57,6 +57,7 @@ export const runningHubCodes = {
   CORPAPIKEY_INSUFFICIENT_FUNDS: 812,
   APIKEY_TASK_IS_QUEUED: 813,
   PERSONAL_QUEUE_COUNT_LIMIT: 814,
+  WEBAPP_NOT_EXISTS: 901,
   UNKNOWN_ERROR: 500,
 } as const;
 
@@ -64,13 +65,18 @@ export const runningHubCodes = {
  * Codes about the provider or the account, never about one job: capacity (415, 421, 814) and the
  * account (416, 801, 802, 806, 811, 812). A job refused with one of these goes back to the queue.
  */
-export const providerWideCodes: ReadonlySet<number> = new Set([415, 416, 421, 801, 802, 806, 811, 812, 814]);
+const c = runningHubCodes;
+export const providerWideCodes: ReadonlySet<number> = new Set([
+  c.TASK_INSTANCE_MAXED, c.TASK_QUEUE_MAXED, c.PERSONAL_QUEUE_COUNT_LIMIT, // capacity
+  c.TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET, c.APIKEY_UNSUPPORTED_FREE_USER, c.APIKEY_UNAUTHORIZED, // the account
+  c.APIKEY_USER_NOT_FOUND, c.CORPAPIKEY_INVALID, c.CORPAPIKEY_INSUFFICIENT_FUNDS,
+]);
 
 /** The task does not exist at the provider (for this API key). */
-export const taskNotFoundCodes: ReadonlySet<number> = new Set([423, 807]);
+export const taskNotFoundCodes: ReadonlySet<number> = new Set([c.TASK_NOT_FOUNED, c.APIKEY_TASK_NOT_FOUND]);
 
 /** The task has not finished yet (outputs asked too early). */
-export const taskNotFinishedCodes: ReadonlySet<number> = new Set([804, 813]);
+export const taskNotFinishedCodes: ReadonlySet<number> = new Set([c.APIKEY_TASK_IS_RUNNING, c.APIKEY_TASK_IS_QUEUED]);
 
 /** RunningHub's upload limit. */
 export const uploadLimitBytes = 30 * 1024 * 1024;

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { runningHubCodes, uploadLimitBytes } from './client.ts';
 
 export type FakeScript =
   | { kind: 'ok'; ms: number }
@@ -72,17 +73,9 @@ export interface FakeRunningHubOptions {
   apiKeys?: readonly string[];
 }
 
-const codeNames: Record<number, string> = {
-  301: 'PARAMS_INVALID', 380: 'WORKFLOW_NOT_EXISTS', 415: 'TASK_INSTANCE_MAXED',
-  416: 'TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET', 421: 'TASK_QUEUE_MAXED', 423: 'TASK_NOT_FOUNED',
-  433: 'VALIDATE_PROMPT_FAILED', 801: 'APIKEY_UNSUPPORTED_FREE_USER', 802: 'APIKEY_UNAUTHORIZED',
-  803: 'APIKEY_INVALID_NODE_INFO', 804: 'APIKEY_TASK_IS_RUNNING', 805: 'APIKEY_TASK_STATUS_ERROR',
-  806: 'APIKEY_USER_NOT_FOUND', 807: 'APIKEY_TASK_NOT_FOUND', 808: 'APIKEY_UPLOAD_FAILED',
-  809: 'APIKEY_FILE_SIZE_EXCEEDED', 811: 'CORPAPIKEY_INVALID', 812: 'CORPAPIKEY_INSUFFICIENT_FUNDS',
-  813: 'APIKEY_TASK_IS_QUEUED', 814: 'PERSONAL_QUEUE_COUNT_LIMIT', 901: 'WEBAPP_NOT_EXISTS', 500: 'UNKNOWN_ERROR',
-};
+// the documented codes, by number: the same table the client reads them with
+const codeNames: Record<number, string> = Object.fromEntries(Object.entries(runningHubCodes).map(([name, code]) => [code, name]));
 
-const uploadLimit = 30 * 1024 * 1024;
 const videoExt = /\.(mp4|mov|webm|mkv|avi)$/i;
 
 /** The `#fake=` directive of one URL, or null. */
@@ -292,7 +285,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       requests.push({ path, body, at: Date.now() });
       if (keyRefused(body.apiKey)) { send(200, err(802)); return; }
       if (!file || typeof file === 'string') { send(200, err(301)); return; }
-      if (size > uploadLimit) { send(200, err(809)); return; }
+      if (size > uploadLimitBytes) { send(200, err(809)); return; }
       const ext = /\.[a-z0-9]+$/i.exec(fileName)?.[0] ?? '';
       send(200, ok({ fileName: `api/${randomBytes(16).toString('hex')}${ext}`, fileType: 'input' }));
       return;
