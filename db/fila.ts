@@ -159,7 +159,7 @@ export class FilaDb {
   /** fila.submit_job: `created` is false for a retry with the same idempotency key. */
   async submitJob(req: SubmitRequest): Promise<{ job: Job; json: JobJson; created: boolean }> {
     const { created, ...job } = await this.one<Job & { created: boolean }>(
-      `select j.*, j.created_at = now() as created
+      `select j.*, fila.job_created_by_this_transaction(j.id) as created
          from fila.submit_job($1, $2, $3, $4, $5) j`,
       [req.userId, req.tool, req.input, req.idempotencyKey ?? null, req.presence ?? false]);
     // a second statement: job_json is stable, so inside the submitting statement its snapshot

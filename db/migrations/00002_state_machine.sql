@@ -202,6 +202,14 @@ $$;
 comment on function fila.submit_job(uuid, text, jsonb, text, boolean) is
 'Price (server-side, fila.tool_prices), debit, insert queued, dispatch: one transaction. Same idempotency key + same user returns the same job (checked before FL001); same key with another tool or input: FL006. Refusals: FL001 user_has_active_job, FL002 insufficient_credits, FL003 unknown_tool.';
 
+create function fila.job_created_by_this_transaction(job_id uuid) returns boolean
+language sql volatile security definer set search_path = pg_catalog, fila, pg_temp as $$
+  select coalesce(j.xmin = xid(pg_current_xact_id_if_assigned()), false)
+  from fila.jobs j where j.id = job_created_by_this_transaction.job_id;
+$$;
+comment on function fila.job_created_by_this_transaction(uuid) is
+'True when the calling transaction inserted the job: tells a submit from an idempotent replay (201 from 200). Volatile, so it sees a row submit_job inserted earlier in the same statement. Compares transaction ids, not timestamps: two transactions can share a now().';
+
 create function fila.dispatch() returns setof fila.jobs
 language plpgsql security definer set search_path = pg_catalog, fila, pg_temp as $$
 begin

@@ -23,6 +23,7 @@ grant usage on schema fila to fila_app;
 
 grant execute on function
   fila.submit_job(uuid, text, jsonb, text, boolean),
+  fila.job_created_by_this_transaction(uuid),
   fila.dispatch(),
   fila.mark_running(uuid, text),
   fila.finish_job(uuid, fila.job_status, jsonb, text),

@@ -121,6 +121,25 @@ describe('idempotency keys', () => {
     expect(fulfilled(results).filter((r) => r.created)).toHaveLength(1);
   });
 
+  it('tells a replay from a submit even when the replay\'s transaction has the same now() as the creation', async () => {
+    // two simultaneous requests can start their transactions in the same microsecond; CI once saw
+    // 201 + 201 when "created" was judged by created_at = now()
+    const user = await fundedUser(t.fila, 20);
+    const req = { userId: user, tool: 'upscaler', input: upscaleInput(3), idempotencyKey: 'same-instant' };
+    const first = await t.fila.submitJob(req);
+    const c = await pool.connect();
+    try {
+      await c.query('begin');
+      const { rows } = await c.query<{ now: string }>('select now()::text as now'); // text: a Date drops the microseconds
+      await t.admin.query('update fila.jobs set created_at = $2::timestamptz where id = $1', [first.job.id, rows[0]?.now]);
+      const replay = await new FilaDb(c).submitJob(req);
+      expect([replay.job.id, replay.created]).toEqual([first.job.id, false]);
+    } finally {
+      await c.query('rollback');
+      c.release();
+    }
+  });
+
   it('refuses the same key with another request (FL006) and changes nothing', async () => {
     const user = await fundedUser(t.fila, 20);
     await t.fila.submitJob({ userId: user, tool: 'upscaler', input: upscaleInput(1), idempotencyKey: 'k' });
