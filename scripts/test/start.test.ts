@@ -18,7 +18,7 @@ function npmStart(): { child: ChildProcess; log: string[] } {
   delete env.DATABASE_URL;
   delete env.RUNNINGHUB_API_KEY;
   delete env.NODE_ENV; // vitest sets "test": still development
-  // its own process group: a signal reaches npm, tsx and fila together, as Ctrl-C in a terminal does
+  // its own process group: a signal reaches npm and fila together, as Ctrl-C in a terminal does
   const child = spawn('npm', ['start', '--silent'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
@@ -26,9 +26,16 @@ function npmStart(): { child: ChildProcess; log: string[] } {
   return { child, log };
 }
 
-/** SIGTERM to the group (npm, tsx, fila); resolves once every process of the group is gone. */
+/** SIGTERM to the group (npm, fila); resolves once every process of the group is gone and its
+ *  output has been read to the end (the last lines may still be in the pipe when the group is gone). */
 async function stop(child: ChildProcess): Promise<void> {
+  const closed = child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once('close', () => resolve()));
   process.kill(-child.pid!, 'SIGTERM');
+  await groupGone(child);
+  await closed;
+}
+
+async function groupGone(child: ChildProcess): Promise<void> {
   for (let i = 0; i < 300; i++) {
     try {
       process.kill(-child.pid!, 0);

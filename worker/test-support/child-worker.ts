@@ -1,5 +1,5 @@
-// `npx tsx worker/main.ts` as a real child process (node_modules/.bin/tsx: the same program npx runs,
-// without npx's own start-up), its JSON log lines collected.
+// `npm run worker` (node --import tsx worker/main.ts) as a real child process, without npm's own
+// start-up, its JSON log lines collected.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +17,11 @@ export interface ChildWorker {
 }
 
 export function spawnWorker(env: Record<string, string | undefined>): ChildWorker {
-  const proc = spawn(path.join(root, 'node_modules/.bin/tsx'), ['worker/main.ts'], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    // its own process group: tsx runs the program in a child node process, and a SIGKILL must
-    // reach that one too (a signal to tsx alone would leave the real worker running)
+    // its own process group, so that nothing it may start outlives a SIGKILL to the group
     detached: true,
   });
   const lines: string[] = [];
