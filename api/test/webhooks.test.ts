@@ -64,17 +64,15 @@ describe('POST /v1/webhooks/runninghub/:jobId', () => {
     const a = await runningJob();
     const queuedBefore = await applyWebhookJobs();
     const url = webhookUrl(api.url, a.id, webhookSecret);
-    const started = performance.now();
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload('t-1')) });
-    const ms = performance.now() - started;
     expect(res.status).toBe(200);
     const { inbox_id } = (await res.json()) as { inbox_id: number };
     const stored = await api.t.fila.webhook(inbox_id);
     expect(stored).toMatchObject({ job_id: a.id, provider: 'runninghub', payload: payload('t-1'), processed_at: null });
     expect(await applyWebhookJobs()).toBe(queuedBefore + 1);
-    // the job itself is untouched until the worker confirms the result with the provider
+    // "at once": the answer did not wait for the result to be applied; the job itself is untouched
+    // until the worker confirms the result with the provider
     expect((await api.t.fila.job(a.id)).job.status).toBe('running');
-    expect(ms).toBeLessThan(1000);
   });
 
   it('stores each replay but applies the result once: one completion, no refund, one transition', async () => {

@@ -9,7 +9,7 @@ import { InputFileError, readInputFile } from '../input-files.ts';
 
 let fake: FakeRunningHub;
 let client: RunningHubClient;
-let hooks: { url: string; got: Array<{ path: string; body: { event: string; taskId: string; eventData: string } }>; failFirst: number; stop(): Promise<void> };
+let hooks: { url: string; got: Array<{ path: string; body: { event: string; taskId: string; eventData: string } }>; failing: Map<string, number>; stop(): Promise<void> };
 const job = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const hookUrl = (n: number) => `${hooks.url}/v1/webhooks/runninghub/${job(n)}?token=t`;
 const create = (n: number, fake?: string) => client.create({
@@ -29,12 +29,14 @@ beforeAll(async () => {
   fake = await startFakeRunningHub({ defaultMs: 150, webhookRetryMs: 100, duplicateGapMs: 1000 });
   client = new RunningHubClient({ baseUrl: fake.url, apiKey: 'k1', timeoutMs: 2000 });
   const got: typeof hooks.got = [];
-  const state = { failFirst: 0 };
+  const failing = new Map<string, number>(); // job id → how many of its next webhooks get a 503
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (state.failFirst > 0) { state.failFirst--; res.writeHead(503); res.end(); return; }
+      const jobId = /runninghub\/([^?]+)/.exec(req.url ?? '')?.[1] ?? '';
+      const left = failing.get(jobId) ?? 0;
+      if (left > 0) { failing.set(jobId, left - 1); res.writeHead(503); res.end(); return; }
       got.push({ path: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as never });
       res.writeHead(200); res.end('{}');
     });
@@ -42,7 +44,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   hooks = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, got,
-    get failFirst() { return state.failFirst; }, set failFirst(n) { state.failFirst = n; },
+    failing,
     stop: () => new Promise((r) => { server.close(() => r()); server.closeAllConnections(); }),
   };
 });
@@ -55,7 +57,7 @@ const hooksFor = (taskId: string) => hooks.got.filter((h) => h.body.taskId === t
 
 describe('client ↔ fake: the endpoints', () => {
   it('create → status → outputs, with the fixture shapes, and the webhook carries eventData as a JSON string', async () => {
-    const task = await create(1);
+    const task = await create(1, 'ok:1500'); // long enough to be seen unfinished on a loaded machine
     expect(task.taskId).toMatch(/^\d+$/);
     expect(task.taskStatus).toBe('QUEUED');
     expect(['QUEUED', 'RUNNING']).toContain(await client.status(task.taskId));
@@ -70,7 +72,7 @@ describe('client ↔ fake: the endpoints', () => {
     expect(JSON.parse(hook.body.eventData)).toMatchObject({ code: 0, msg: 'success', data: [{ fileType: 'png' }] });
     expect(fake.requestsTo('create').at(-1)!.body).toEqual({
       apiKey: 'k1', workflowId: '1904136902449209346', webhookUrl: hookUrl(1),
-      nodeInfoList: [{ nodeId: '10', fieldName: 'image', fieldValue: 'https://files.example/1.png' }],
+      nodeInfoList: [{ nodeId: '10', fieldName: 'image', fieldValue: 'https://files.example/1.png#fake=ok:1500' }],
     });
   });
 
@@ -179,7 +181,7 @@ describe('the fake obeys #fake= directives', () => {
   it('hang never finishes; the per-key limit (3) answers 421 beyond it, per API key', async () => {
     await until('no task of key k1 in flight', () => [...fake.tasks.values()].every((t) => t.apiKey !== 'k1' || t.status === 'SUCCESS' || t.status === 'FAILED'));
     const hung = [await create(20, 'hang'), await create(21, 'hang'), await create(22, 'hang')];
-    await new Promise((r) => setTimeout(r, 400));
+    await until('the hung tasks to run', () => hung.every((t) => fake.tasks.get(t.taskId)?.status === 'RUNNING'));
     for (const t of hung) expect(await client.status(t.taskId)).toBe('RUNNING');
     await expect(create(23)).rejects.toMatchObject({ code: 421, msg: 'TASK_QUEUE_MAXED' });
     const otherKey = new RunningHubClient({ baseUrl: fake.url, apiKey: 'k2' });
@@ -189,11 +191,11 @@ describe('the fake obeys #fake= directives', () => {
   });
 
   it('retries a webhook answered with non-2xx until it is taken', async () => {
-    await until('no task in flight', () => [...fake.tasks.values()].every((t) => t.status === 'SUCCESS' || t.status === 'FAILED' || t.webhookUrl === null));
-    await new Promise((r) => setTimeout(r, 100)); // their webhooks delivered
-    hooks.failFirst = 2;
+    hooks.failing.set(job(30), 2); // this job's webhooks only: others' may still be in flight
     const task = await create(30);
-    await until('the webhook to be taken', () => hooksFor(task.taskId).length === 1, 5000);
+    const deliveries = () => fake.webhookDeliveries.filter((d) => d.taskId === task.taskId);
+    // the fake records a delivery once it has read the answer: after our server took it
+    await until('the webhook to be taken', () => hooksFor(task.taskId).length === 1 && deliveries().length === 3, 5000);
     expect(fake.webhookDeliveries.filter((d) => d.taskId === task.taskId).map((d) => d.status)).toEqual([503, 503, 200]);
   });
 });
