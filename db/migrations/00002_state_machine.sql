@@ -232,7 +232,14 @@ begin
   perform fila._lock_dispatch();
   v_job := fila._job_for_update(mark_running.job_id);
   if v_job.status <> 'starting' then
-    return v_job; -- terminal already (a fast webhook, a cancel, the reaper): unchanged
+    -- terminal already (a fast webhook, a cancel, the reaper): no transition. The task id, if the job
+    -- has none yet, is still a fact worth keeping: which provider task finished it, or was orphaned.
+    if v_job.status in ('completed', 'failed', 'canceled') and v_job.provider_task_id is null then
+      update fila.jobs j set provider_task_id = mark_running.provider_task_id
+      where j.id = v_job.id
+      returning * into v_job;
+    end if;
+    return v_job;
   end if;
   select * into v_tool from fila.tools t where t.tool = v_job.tool;
   update fila.jobs j
@@ -248,7 +255,7 @@ begin
 end;
 $$;
 comment on function fila.mark_running(uuid, text) is
-'starting -> running with the provider task id; sets the tool''s soft and hard deadlines. A job no longer starting is returned unchanged (the worker then cancels the orphaned provider task).';
+'starting -> running with the provider task id; sets the tool''s soft and hard deadlines. A job no longer starting keeps its status (the worker then cancels an orphaned provider task); a terminal job without a task id records this one, so a job finished by a webhook that beat mark_running still names its task.';
 
 create function fila.finish_job(job_id uuid, status fila.job_status, outputs jsonb default null, error text default null)
 returns fila.jobs

@@ -67,12 +67,20 @@ describe('guarded transitions', () => {
     expect(jobs).toContainEqual({ payload: { job_id: job.id, provider_task_id: 't2' } });
   });
 
-  it('applies a webhook that arrives before mark_running (a fast task), and mark_running then leaves the job alone', async () => {
+  it('applies a webhook that arrives before mark_running (a fast task); mark_running then only records the task id', async () => {
     const { job } = await submit();
     const done = await t.fila.finishJob(job.id, 'completed', [{ url: 'https://out.test/fast.png', type: 'png' }], null);
     expect(done.status).toBe('completed');
+    const events = await t.fila.jobTimeline(job.id);
     const late = await t.fila.markRunning(job.id, 't-fast');
-    expect([late.status, late.provider_task_id]).toEqual(['completed', null]);
+    expect([late.status, late.provider_task_id, late.outputs]).toEqual(['completed', 't-fast', done.outputs]);
+    expect(await t.fila.jobTimeline(job.id)).toEqual(events); // no transition
+    expect((await t.fila.markRunning(job.id, 't-other')).provider_task_id).toBe('t-fast'); // a fact is not overwritten
+
+    // a job canceled while its task was being created names the orphaned task
+    const { user, job: other } = await submit();
+    await t.fila.cancelJob(other.id, user);
+    expect(await t.fila.markRunning(other.id, 't-orphan')).toMatchObject({ status: 'canceled', provider_task_id: 't-orphan' });
   });
 
   it('refuses to cancel a completed job (FL005) and another user\'s job (FL004), changing nothing', async () => {
