@@ -19,7 +19,7 @@ import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from '
 import type { JobEventsHub } from './job-events.ts';
 import type { ApiMetrics } from './metrics.ts';
 import * as s from './schemas.ts';
-import { LocalUploadStore, checkUpload, maxUploadBody, type UploadStore } from './uploads.ts';
+import { LocalUploadStore, receiveUpload, type UploadStore } from './uploads.ts';
 
 export interface AppDeps {
   fila: FilaDb;
@@ -262,13 +262,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   // Uploads ---------------------------------------------------------------------------------------
 
-  const uploadLimit = bodyLimit({
-    maxSize: maxUploadBody,
-    onError: () => { throw new ApiError(413, 'file_too_large', 'Arquivo grande demais (limite: imagens 30 MB, vídeos 200 MB).'); },
-  });
   app.openapi(createRoute({
     method: 'post', path: '/v1/uploads', tags: ['uploads'], security: bearer,
-    middleware: [auth, uploadLimit as MiddlewareHandler<AppEnv>],
+    middleware: [auth], // no bodyLimit here: it buffers a chunked body; receiveUpload counts as it reads
     summary: 'Store an input file', description: 'multipart/form-data with a `file` field; answers the URL to put in a job input.',
     request: { body: { content: { 'multipart/form-data': { schema: s.UploadBody } }, required: true } },
     responses: {
@@ -277,10 +273,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   }), async (c) => {
     if (!deps.uploads) throw new ApiError(501, 'uploads_not_configured', 'Uploads não estão configurados neste servidor.');
-    const { file } = c.req.valid('form');
-    const bytes = new Uint8Array(await file.arrayBuffer());
-    const { contentType, extension } = checkUpload(file, bytes.subarray(0, 16));
-    const stored = await deps.uploads.save({ bytes, contentType, extension });
+    const stored = await receiveUpload(c.req.raw, deps.uploads); // streamed, never buffered whole
     c.var.log.info({ upload: stored.name, size: stored.size }, 'stored upload');
     return c.json(stored, 201);
   });

@@ -99,10 +99,15 @@ export const GrantBody = z.object({
 
 export const GrantResult = z.object({ user_id: z.uuid(), balance: z.number().int() }).openapi('Balance');
 
-export const UploadBody = z.object({
-  file: z.custom<File>((v) => v instanceof File, { message: 'a file field is required' })
-    .openapi({ type: 'string', format: 'binary', description: 'PNG, JPEG or WebP up to 30 MB; MP4, QuickTime or WebM up to 200 MB' }),
-});
+/** Documentation only: a plain OpenAPI schema, not zod, so that the route gets no body validator
+ *  (a validator would read the whole multipart body into memory; receiveUpload streams it). */
+export const UploadBody = {
+  type: 'object' as const,
+  required: ['file'],
+  properties: {
+    file: { type: 'string' as const, format: 'binary', description: 'PNG, JPEG or WebP up to 30 MB; MP4, QuickTime or WebM up to 200 MB' },
+  },
+};
 
 export const UploadResult = z.object({
   url: z.string(), name: z.string(), content_type: z.string(), size: z.number().int(),

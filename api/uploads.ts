@@ -1,13 +1,17 @@
-// Input files: type and size checked here, stored by a pluggable UploadStore. In development the
-// local store writes under a directory and the API serves the files back at /uploads/<name>, a URL
-// the worker (and the provider) can fetch. Production plugs its own store (S3, Supabase Storage…)
-// or points the local one at a persistent volume behind FILA_PUBLIC_URL.
-import { createReadStream } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+// Input files, streamed: the multipart body is parsed as it arrives (busboy), the declared type,
+// the file signature and the size are checked on the way, and a pluggable UploadStore writes the
+// bytes out; a 200 MB video never sits in memory. In development the local store writes under a
+// directory and the API serves the files back at /uploads/<name>, a URL the worker (and the
+// provider) can fetch. Production plugs its own store (S3, Supabase Storage…) or points the local
+// one at a persistent volume behind FILA_PUBLIC_URL.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { ApiError } from './errors.ts';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { ApiError, invalidInput } from './errors.ts';
 
 export interface StoredUpload {
   url: string;
@@ -17,8 +21,9 @@ export interface StoredUpload {
 }
 
 export interface UploadStore {
-  /** Keep `bytes` and return the URL it can be fetched at. */
-  save(file: { bytes: Uint8Array; contentType: string; extension: string }): Promise<StoredUpload>;
+  /** Keep what `content` yields and return the URL it can be fetched at. `content` errors when the
+   *  file turns out too large, not what it claims, or the client goes away: then nothing is kept. */
+  save(file: { content: Readable; contentType: string; extension: string }): Promise<StoredUpload>;
 }
 
 const MB = 1024 * 1024;
@@ -34,6 +39,8 @@ export const uploadTypes: Record<string, { kind: 'image' | 'video'; extension: s
 };
 /** The largest accepted file, plus room for the multipart envelope: the uploads route's body limit. */
 export const maxUploadBody = 200 * MB + 64 * 1024;
+/** Enough of a file's start for every signature above. */
+const headBytes = 16;
 
 function startsWith(b: Uint8Array, sig: number[]): boolean {
   return sig.every((v, i) => b[i] === v);
@@ -42,25 +49,107 @@ function ascii(b: Uint8Array, at: number, s: string): boolean {
   return [...s].every((ch, i) => b[at + i] === ch.charCodeAt(0));
 }
 
-/** Check a received file; returns its normalised type and extension, or throws the refusal. */
-export function checkUpload(file: { type: string; size: number }, head: Uint8Array): { contentType: string; extension: string } {
-  const contentType = file.type.split(';')[0]?.trim().toLowerCase() ?? '';
+function acceptedType(declared: string): { contentType: string; spec: (typeof uploadTypes)[string] } {
+  const contentType = declared.split(';')[0]?.trim().toLowerCase() ?? '';
   const spec = uploadTypes[contentType];
   if (!spec) {
     throw new ApiError(415, 'unsupported_media_type',
       `Tipo de arquivo não aceito: ${contentType || 'desconhecido'}. Aceitos: ${Object.keys(uploadTypes).join(', ')}.`,
       { content_type: contentType, accepted: Object.keys(uploadTypes) });
   }
-  if (file.size === 0) throw new ApiError(400, 'invalid_input', 'O arquivo está vazio.');
-  if (file.size > spec.maxBytes) {
-    throw new ApiError(413, 'file_too_large',
-      `Arquivo grande demais: ${(file.size / MB).toFixed(1)} MB (limite para ${spec.kind === 'image' ? 'imagens' : 'vídeos'}: ${spec.maxBytes / MB} MB).`,
-      { size: file.size, max_bytes: spec.maxBytes });
+  return { contentType, spec };
+}
+
+/** Passes a file through while checking it: its signature once the first bytes are in, its size
+ *  on every chunk, and that it is not empty at the end. A failed check errors the stream. */
+class UploadCheck extends Transform {
+  private head: Buffer | null = Buffer.alloc(0); // null once the signature is checked
+  private size = 0;
+
+  constructor(private readonly contentType: string, private readonly spec: (typeof uploadTypes)[string]) {
+    super();
   }
-  if (!spec.sniff(head)) {
-    throw new ApiError(415, 'unsupported_media_type', `O conteúdo do arquivo não é ${contentType}.`, { content_type: contentType });
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.spec.maxBytes) { done(this.tooLarge()); return; }
+    if (this.head === null) { done(null, chunk); return; }
+    this.head = Buffer.concat([this.head, chunk]);
+    if (this.head.length < headBytes) { done(); return; }
+    this.release(done);
   }
-  return { contentType, extension: spec.extension };
+
+  override _flush(done: TransformCallback): void {
+    if (this.size === 0) { done(new ApiError(400, 'invalid_input', 'O arquivo está vazio.')); return; }
+    if (this.head === null) { done(); return; }
+    this.release(done);
+  }
+
+  private release(done: TransformCallback): void {
+    const head = this.head!;
+    this.head = null;
+    if (!this.spec.sniff(head)) {
+      done(new ApiError(415, 'unsupported_media_type', `O conteúdo do arquivo não é ${this.contentType}.`, { content_type: this.contentType }));
+      return;
+    }
+    done(null, head);
+  }
+
+  private tooLarge(): ApiError {
+    const { kind, maxBytes } = this.spec;
+    return new ApiError(413, 'file_too_large',
+      `Arquivo grande demais: mais de ${maxBytes / MB} MB (limite para ${kind === 'image' ? 'imagens' : 'vídeos'}).`,
+      { max_bytes: maxBytes });
+  }
+}
+
+function bodyTooLarge(): ApiError {
+  return new ApiError(413, 'file_too_large', 'Arquivo grande demais (limite: imagens 30 MB, vídeos 200 MB).', { max_bytes: maxUploadBody });
+}
+
+/** Reads a multipart/form-data request whose `file` field is the file, and stores it as it arrives.
+ *  Other fields are skipped. A refused file is read to its end (to nowhere) before the answer, so
+ *  that the client, still sending, gets to read it. */
+export async function receiveUpload(req: Request, store: UploadStore): Promise<StoredUpload> {
+  const type = req.headers.get('content-type') ?? '';
+  if (!/^multipart\/form-data\b/i.test(type) || !req.body) {
+    throw invalidInput([{ path: 'file', message: 'a file field is required' }], 'Envie multipart/form-data com um campo file.');
+  }
+  const declared = Number(req.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxUploadBody) throw bodyTooLarge();
+  const parser = busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 20 } });
+  // settled, not rejected: a refusal is known while the rest of the body is still being read
+  type Outcome = { stored: StoredUpload } | { refused: unknown };
+  let outcome = null as Promise<Outcome> | null; // set by the parser's callback
+  parser.on('file', (field, file, info) => {
+    if (field !== 'file' || outcome) { file.resume(); return; }
+    let saving: Promise<StoredUpload>;
+    try {
+      const { contentType, spec } = acceptedType(info.mimeType);
+      const check = new UploadCheck(contentType, spec);
+      file.on('error', (err) => check.destroy(err)); // the request broke off: the store must not keep half a file
+      // a refused file: read the rest to nowhere (destroying it would stall the parser). The error
+      // itself reaches the store's pipeline (even one attached later) and so `saving`.
+      check.once('error', () => { file.unpipe(check); file.resume(); });
+      saving = store.save({ content: file.pipe(check), contentType, extension: spec.extension });
+    } catch (err) {
+      file.resume();
+      saving = Promise.reject(err as Error);
+    }
+    outcome = saving.then((stored) => ({ stored }), (refused: unknown) => ({ refused }));
+  });
+  let received = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      done(received > maxUploadBody ? bodyTooLarge() : null, chunk);
+    },
+  });
+  await pipeline(Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>), limit, parser);
+  if (!outcome) throw invalidInput([{ path: 'file', message: 'a file field is required' }], 'Envie um arquivo no campo file.');
+  const result: Outcome = await outcome;
+  if ('refused' in result) throw result.refused;
+  return result.stored;
 }
 
 const storedName = /^[0-9a-f-]{36}\.(png|jpg|webp|mp4|mov|webm)$/;
@@ -71,13 +160,19 @@ const contentTypeOf: Record<string, string> = Object.fromEntries(
 export class LocalUploadStore implements UploadStore {
   constructor(readonly dir: string, private readonly publicBaseUrl: () => string) {}
 
-  async save(file: { bytes: Uint8Array; contentType: string; extension: string }): Promise<StoredUpload> {
+  async save(file: { content: Readable; contentType: string; extension: string }): Promise<StoredUpload> {
     await mkdir(this.dir, { recursive: true });
     const name = `${randomUUID()}.${file.extension}`;
-    await writeFile(path.join(this.dir, name), file.bytes, { flag: 'wx' });
+    const target = path.join(this.dir, name);
+    try {
+      await pipeline(file.content, createWriteStream(target, { flags: 'wx' }));
+    } catch (err) {
+      await rm(target, { force: true });
+      throw err;
+    }
     return {
       url: `${this.publicBaseUrl().replace(/\/+$/, '')}/uploads/${name}`,
-      name, content_type: file.contentType, size: file.bytes.byteLength,
+      name, content_type: file.contentType, size: (await stat(target)).size,
     };
   }
 

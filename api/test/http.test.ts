@@ -1,5 +1,7 @@
 // Every route over real HTTP against a real database: happy paths and refusals, and after each
 // refusal nothing changed (jobs, transitions, ledger, inbox, balances).
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { clearActive, fillSlots, jwtSecret, snapshot, startTestApi, uid, upscalerInput, userA, type TestApi } from './support.ts';
@@ -307,6 +309,7 @@ describe('uploads', () => {
 
   it('refuses a wrong type (415), content that is not what it claims (415), an image over 30 MB (413), no file (400), no token (401)', async () => {
     const user = uid();
+    const filesBefore = readdirSync(api.uploadDir).length;
     await refused(upload(user, new Blob(['hello'], { type: 'text/plain' }), 'a.txt'), 415, 'unsupported_media_type');
     await refused(upload(user, new Blob(['not really a png'], { type: 'image/png' })), 415, 'unsupported_media_type');
     const big = Buffer.alloc(30 * 1024 * 1024 + 1);
@@ -317,6 +320,76 @@ describe('uploads', () => {
     form.append('other', 'x');
     await refused(api.call(user, '/v1/uploads', { method: 'POST', body: form }), 400, 'invalid_input');
     await refused(upload(null, new Blob([png], { type: 'image/png' })), 401, 'unauthorized');
+    expect(readdirSync(api.uploadDir)).toHaveLength(filesBefore); // nothing of a refused file is kept
+  });
+
+  /** A multipart upload whose bytes the test hands over piece by piece, as a slow client sends them. */
+  function slowUpload(user: string, contentType: string, name: string) {
+    const boundary = `----fila-test-${uid()}`;
+    let ctrl!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({ start(c) { ctrl = c; } });
+    const aborter = new AbortController();
+    const response = api.token(user).then((token) => fetch(`${api.url}/v1/uploads`, {
+      method: 'POST', body, duplex: 'half', signal: aborter.signal,
+      headers: { authorization: `Bearer ${token}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    } as RequestInit));
+    ctrl.enqueue(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${name}"\r\ncontent-type: ${contentType}\r\n\r\n`));
+    return {
+      response,
+      send: (bytes: Uint8Array) => ctrl.enqueue(bytes),
+      end: () => { ctrl.enqueue(Buffer.from(`\r\n--${boundary}--\r\n`)); ctrl.close(); },
+      abort: () => aborter.abort(),
+    };
+  }
+  const newFiles = (before: Set<string>) => readdirSync(api.uploadDir).filter((f) => !before.has(f))
+    .map((f) => ({ name: f, size: statSync(path.join(api.uploadDir, f)).size }));
+  const waitFor = async (what: string, fn: () => boolean) => {
+    for (const end = Date.now() + 15_000; !fn();) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  };
+  const mp4Head = Buffer.from([0, 0, 0, 0x20, ...Buffer.from('ftypisom')]);
+  const MB = 1024 * 1024;
+
+  it('writes a video to disk while it arrives (never the whole file in memory), and keeps nothing of an upload that breaks off', async () => {
+    const user = uid();
+    const before = new Set(readdirSync(api.uploadDir));
+    const up = slowUpload(user, 'video/mp4', 'clip.mp4');
+    up.send(mp4Head);
+    up.send(Buffer.alloc(8 * MB));
+    // the file grows on disk while the client has not finished sending: streamed, not buffered
+    await waitFor('the first megabytes on disk', () => newFiles(before).some((f) => f.size >= 4 * MB));
+    up.send(Buffer.alloc(8 * MB, 1));
+    up.end();
+    const res = await up.response;
+    expect(res.status).toBe(201);
+    const stored = (await res.json()) as { name: string; size: number };
+    expect(stored.size).toBe(mp4Head.length + 16 * MB);
+    expect(newFiles(before)).toEqual([{ name: stored.name, size: stored.size }]);
+
+    // a client that goes away halfway: its partial file is removed
+    const kept = new Set(readdirSync(api.uploadDir));
+    const broken = slowUpload(user, 'video/mp4', 'broken.mp4');
+    broken.send(mp4Head);
+    broken.send(Buffer.alloc(4 * MB));
+    await waitFor('the partial file on disk', () => newFiles(kept).some((f) => f.size >= 1 * MB));
+    broken.abort();
+    expect(await broken.response.then(() => 'answered', (e: unknown) => (e as Error).name)).toBe('AbortError');
+    await waitFor('the partial file to be removed', () => newFiles(kept).length === 0);
+  });
+
+  it('refuses a video past 200 MB with 413 once it passes the limit, keeping nothing of it', async () => {
+    const before = new Set(readdirSync(api.uploadDir));
+    const up = slowUpload(uid(), 'video/mp4', 'long.mp4');
+    up.send(mp4Head);
+    const chunk = Buffer.alloc(MB);
+    for (let i = 0; i < 200; i++) up.send(chunk);
+    up.send(Buffer.alloc(1));
+    up.end();
+    const e = await refused(up.response, 413, 'file_too_large');
+    expect(e.message).toMatch(/200 MB/);
+    expect(newFiles(before)).toEqual([]);
   });
 });
 
