@@ -32,6 +32,7 @@ const server = await startApiServer({
   databaseUrl, port, jwtSecret, webhookSecret, development, logger,
   host: process.env.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
   ...(process.env.FILA_PUBLIC_URL ? { publicUrl: process.env.FILA_PUBLIC_URL } : {}),
+  ...(process.env.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: process.env.FILA_LISTEN_DATABASE_URL } : {}),
   ...(process.env.FILA_UPLOAD_DIR ? { uploadDir: process.env.FILA_UPLOAD_DIR } : {}),
 });
 

@@ -17,6 +17,9 @@ export { createApp, type AppDeps };
 
 export interface ApiServerOptions {
   databaseUrl: string;
+  /** where the one LISTEN connection goes (default: databaseUrl). LISTEN needs a session: when
+   *  databaseUrl goes through a transaction-mode pooler, point this at PostgreSQL directly. */
+  listenDatabaseUrl?: string;
   /** 0 = any free port */
   port: number;
   host?: string;
@@ -52,7 +55,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const fila = new FilaDb(pool);
   const metrics = new ApiMetrics({ processMetrics: true });
   const hub = new JobEventsHub({
-    databaseUrl: opts.databaseUrl, fila, logger: logger.child({ component: 'listen' }),
+    databaseUrl: opts.listenDatabaseUrl ?? opts.databaseUrl, fila, logger: logger.child({ component: 'listen' }),
     onTransition: (t) => {
       if (!isTerminalStatus(t.status)) return;
       fila.job(t.job_id).then(({ job }) => metrics.observeFinished(job))

@@ -3,7 +3,9 @@
 // the LISTEN connection comes back after the database drops it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../client/types.ts';
-import { clearActive, fillSlots, startTestApi, uid, upscalerInput, waitFor, type TestApi } from './support.ts';
+import pino from 'pino';
+import { startApiServer } from '../server.ts';
+import { clearActive, fillSlots, jwtSecret, startTestApi, uid, upscalerInput, waitFor, webhookSecret, type TestApi } from './support.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi({ sseHeartbeatMs: 200, presenceTouchMs: 100 }); });
@@ -151,5 +153,23 @@ describe('GET /v1/jobs/:id/events', () => {
     expect(seen(s)).toEqual(['queued#1', 'starting']);
     s.close();
     await s.ended;
+  });
+
+  it('puts its LISTEN connection where FILA_LISTEN_DATABASE_URL says (a direct address behind a transaction pooler)', async () => {
+    const direct = new URL(api.t.url);
+    direct.searchParams.set('application_name', 'fila-direct-listen');
+    const other = await startApiServer({
+      databaseUrl: api.t.url, listenDatabaseUrl: direct.toString(), port: 0, jwtSecret, webhookSecret,
+      development: true, logger: pino({ level: 'silent' }),
+    });
+    try {
+      const listeners = async (name: string) => (await api.t.admin.query(
+        "select 1 from pg_stat_activity where application_name = $1 and datname = current_database() and query = 'listen fila_jobs'", [name])).rowCount;
+      expect(await listeners('fila-direct-listen')).toBe(1);
+      expect(await listeners('fila-api-listen')).toBe(1); // the first server's, not a second one
+      expect(await (await fetch(`${other.url}/healthz`)).json()).toMatchObject({ listener: 'listening' });
+    } finally {
+      await other.close();
+    }
   });
 });
