@@ -328,6 +328,14 @@ export class FilaDb {
       [limit]);
   }
 
+  /** DBA only: provider slots, the starting deadline and presence_timeout (fila.settings). */
+  async setSlotsAndTimeouts(maxSlots: number, startingSeconds: number, presenceSeconds: number): Promise<void> {
+    await this.rows(
+      `update fila.settings set max_slots = $1, starting_timeout = make_interval(secs => $2),
+              presence_timeout = make_interval(secs => $3)`,
+      [maxSlots, startingSeconds, presenceSeconds]);
+  }
+
   /** DBA only: the dispatch back-off after provider-wide trouble (fila.settings). */
   async setBackoff(baseSeconds: number, maxSeconds: number): Promise<void> {
     await this.rows(

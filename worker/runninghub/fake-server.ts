@@ -3,8 +3,13 @@
 // each task's webhookUrl back, retrying on non-2xx like the real one. Each task does what the
 // `#fake=<outcome>` fragment on any of its input URLs (nodeInfoList fieldValues) says:
 //   ok | ok:<ms> | fail:<message> | lose-webhook | duplicate-webhook | queue-maxed:<n> | hang
-// plus one extension for tests of job-specific refusals: refuse:<code> (create answers that code).
-// Without a directive a task succeeds after defaultMs (FAKE_RUNNINGHUB_MS, 1500 ms).
+// plus two extensions: refuse:<code> (create answers that code, for tests of job-specific
+// refusals) and create-timeout (the task is created and runs, but create answers only after
+// createTimeoutMs, later than a client waits).
+// Without a directive a task succeeds after defaultMs (FAKE_RUNNINGHUB_MS, 1500 ms) — unless the
+// `faults` option is set (chaos runs): then each job without a directive gets one of the above,
+// drawn at the configured rates from a seeded hash of its job id (the same job always draws the
+// same directive, so a requeued job's second create sees what its first one did).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +22,8 @@ export type FakeScript =
   | { kind: 'duplicate-webhook'; ms: number }
   | { kind: 'queue-maxed'; ms: number; n: number }
   | { kind: 'hang' }
-  | { kind: 'refuse'; code: number };
+  | { kind: 'refuse'; code: number }
+  | { kind: 'create-timeout'; ms: number };
 
 export type FakeTaskStatus = 'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED';
 
@@ -29,6 +35,8 @@ export interface FakeTask {
   webhookUrl: string | null;
   jobId: string | null;
   script: FakeScript;
+  /** the directive drawn by the `faults` option (null: the input's own directive or the default) */
+  drawn: string | null;
   status: FakeTaskStatus;
   canceled: boolean;
   createdAt: number;
@@ -36,6 +44,7 @@ export interface FakeTask {
 }
 
 export interface FakeRequest { path: string; body: unknown; at: number }
+export interface FakeRefusal { jobId: string | null; code: number; at: number }
 export interface FakeWebhookDelivery { taskId: string; url: string; attempt: number; status: number | string; at: number }
 
 export interface FakeRunningHub {
@@ -46,6 +55,12 @@ export interface FakeRunningHub {
   tasks: Map<string, FakeTask>;
   /** every webhook delivery attempt and its HTTP status (or the network error) */
   webhookDeliveries: FakeWebhookDelivery[];
+  /** every create answered with an error code (421 and the like), in order */
+  refusals: FakeRefusal[];
+  /** tasks QUEUED or RUNNING right now, over every API key */
+  activeCount(): number;
+  /** the highest activeCount() ever reached (it can only grow when a task is created) */
+  readonly peakActive: number;
   requestsTo(endpoint: 'upload' | 'create' | 'status' | 'outputs' | 'cancel' | 'accountStatus'): FakeRequest[];
   /** Stop answering: close the listening socket and every open connection (clients get refused). */
   pause(): Promise<void>;
@@ -71,6 +86,64 @@ export interface FakeRunningHubOptions {
   createDelayMs?: number;
   /** when set, only these API keys are accepted (others: 802) */
   apiKeys?: readonly string[];
+  /** how long create takes to answer for create-timeout (default 30 000) */
+  createTimeoutMs?: number;
+  /** fault injection at set rates for jobs whose input carries no directive (chaos runs) */
+  faults?: FakeFaults;
+}
+
+/** Share of jobs (0..1) drawing each directive; the rest succeed. */
+export interface FakeFaultRates {
+  fail?: number;
+  loseWebhook?: number;
+  duplicateWebhook?: number;
+  queueMaxed?: number;
+  hang?: number;
+  createTimeout?: number;
+}
+
+export interface FakeFaults {
+  rates: FakeFaultRates;
+  seed: number;
+  /** a successful task's duration is drawn from [min, max] ms (default: defaultMs) */
+  okMs?: readonly [number, number];
+  /** the messages a failing task of this workflow reports (default: 'fake failure') */
+  failMessages?: (workflowId: string) => readonly string[];
+}
+
+/** A number in [0, 1) from a seed and a string (FNV-1a, then a 32-bit mix): reproducible draws. */
+export function seededUnit(seed: number, key: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) / 2 ** 32;
+}
+
+/** The directive the faults option draws for one job. */
+export function drawDirective(faults: FakeFaults, jobKey: string, workflowId: string, defaultMs: number): string {
+  const u = seededUnit(faults.seed, jobKey);
+  const r = faults.rates;
+  const pick = (n: number): number => Math.floor(seededUnit(faults.seed + n, jobKey) * 1e9);
+  const steps: Array<[number | undefined, () => string]> = [
+    [r.fail, () => {
+      const messages = faults.failMessages?.(workflowId) ?? [];
+      const message = messages.length ? messages[pick(1) % messages.length]! : 'fake failure';
+      return `fail:${encodeURIComponent(message)}`;
+    }],
+    [r.loseWebhook, () => 'lose-webhook'],
+    [r.duplicateWebhook, () => 'duplicate-webhook'],
+    [r.queueMaxed, () => 'queue-maxed:1'],
+    [r.hang, () => 'hang'],
+    [r.createTimeout, () => 'create-timeout'],
+  ];
+  let edge = 0;
+  for (const [rate, directive] of steps) {
+    edge += rate ?? 0;
+    if (u < edge) return directive();
+  }
+  const [lo, hi] = faults.okMs ?? [defaultMs, defaultMs];
+  return `ok:${lo + (pick(2) % (hi - lo + 1))}`;
 }
 
 // the documented codes, by number: the same table the client reads them with
@@ -101,6 +174,7 @@ export function parseFakeDirective(value: string, defaultMs: number): FakeScript
     case 'queue-maxed': return { kind: 'queue-maxed', ms: defaultMs, n: int(arg, 'n') };
     case 'hang': return { kind: 'hang' };
     case 'refuse': return { kind: 'refuse', code: int(arg, 'code') };
+    case 'create-timeout': return { kind: 'create-timeout', ms: defaultMs };
     default: throw new Error(`unknown #fake= directive: ${directive}`);
   }
 }
@@ -125,6 +199,8 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const requests: FakeRequest[] = [];
   const tasks = new Map<string, FakeTask>();
   const webhookDeliveries: FakeWebhookDelivery[] = [];
+  const refusals: FakeRefusal[] = [];
+  let peakActive = 0;
   const createCallsPerJob = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const inflight = new Set<Promise<void>>();
@@ -197,13 +273,23 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     later(ms, () => finish(task, s.kind === 'fail' ? 'FAILED' : 'SUCCESS'));
   };
 
-  const active = (apiKey: string): number =>
-    [...tasks.values()].filter((t) => t.apiKey === apiKey && (t.status === 'QUEUED' || t.status === 'RUNNING')).length;
+  const isActive = (t: FakeTask): boolean => t.status === 'QUEUED' || t.status === 'RUNNING';
+  const active = (apiKey: string): number => [...tasks.values()].filter((t) => t.apiKey === apiKey && isActive(t)).length;
+  const activeCount = (): number => [...tasks.values()].filter(isActive).length;
 
   const keyRefused = (apiKey: unknown): boolean =>
     typeof apiKey !== 'string' || apiKey === '' || (opts.apiKeys !== undefined && !opts.apiKeys.includes(apiKey));
 
   const create = async (body: Record<string, unknown>): Promise<unknown> => {
+    const answer = await createTask(body);
+    const code = (answer as { code: number }).code;
+    if (code !== 0) {
+      refusals.push({ jobId: jobIdOf(typeof body.webhookUrl === 'string' ? body.webhookUrl : null), code, at: Date.now() });
+    }
+    return answer;
+  };
+
+  const createTask = async (body: Record<string, unknown>): Promise<unknown> => {
     if (keyRefused(body.apiKey)) return err(802);
     const nodeInfoList = body.nodeInfoList;
     if (typeof body.workflowId !== 'string' || !/^\d+$/.test(body.workflowId) || !Array.isArray(nodeInfoList)
@@ -213,7 +299,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     }
     const nodes = (nodeInfoList as Array<Record<string, unknown>>).map((n) => ({
       nodeId: String(n.nodeId), fieldName: String(n.fieldName), fieldValue: String(n.fieldValue ?? '') }));
-    let script: FakeScript = { kind: 'ok', ms: defaultMs };
+    let script: FakeScript | null = null;
     for (const n of nodes) {
       let parsed: FakeScript | null;
       try {
@@ -225,6 +311,12 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     }
     const webhookUrl = typeof body.webhookUrl === 'string' && body.webhookUrl ? body.webhookUrl : null;
     const jobId = jobIdOf(webhookUrl);
+    let drawn: string | null = null;
+    if (!script && opts.faults) {
+      drawn = drawDirective(opts.faults, jobId ?? randomBytes(8).toString('hex'), body.workflowId, defaultMs);
+      script = parseFakeDirective(`#fake=${drawn}`, defaultMs);
+    }
+    script ??= { kind: 'ok', ms: defaultMs };
     if (script.kind === 'refuse') {
       return err(script.code, script.code === 433
         ? { promptTips: JSON.stringify({ node_errors: { [nodes[0]?.nodeId ?? '1']: { errors: [{ message: 'scripted refusal' }] } } }) }
@@ -238,11 +330,13 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     if (active(body.apiKey as string) >= maxPerKey) return err(421);
     const task: FakeTask = {
       taskId: String(nextTaskId++), apiKey: body.apiKey as string, workflowId: body.workflowId, nodeInfoList: nodes,
-      webhookUrl, jobId, script, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
+      webhookUrl, jobId, script, drawn, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
     };
     tasks.set(task.taskId, task);
+    peakActive = Math.max(peakActive, activeCount());
     run(task);
-    if (opts.createDelayMs) await new Promise((r) => setTimeout(r, opts.createDelayMs));
+    const delay = script.kind === 'create-timeout' ? (opts.createTimeoutMs ?? 30_000) : opts.createDelayMs;
+    if (delay) await new Promise((r) => setTimeout(r, delay));
     return ok({ netWssUrl: 'wss://fake.invalid/ws', taskId: task.taskId, clientId: randomBytes(16).toString('hex'),
       taskStatus: 'QUEUED', promptTips: '{"node_errors": {}}' });
   };
@@ -350,6 +444,9 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     requests,
     tasks,
     webhookDeliveries,
+    refusals,
+    activeCount,
+    get peakActive() { return peakActive; },
     requestsTo: (endpoint) => requests.filter((r) =>
       r.path === (endpoint === 'accountStatus' ? '/uc/openapi/accountStatus' : `/task/openapi/${endpoint}`)),
     pause: close,

@@ -1,0 +1,138 @@
+// The chaos run's live terminal view (redrawn in place on a TTY, a line every few seconds
+// elsewhere) and its closing table: one row per rule, with the figures and the breaks.
+import type { JobStatus, QueueOverview } from '../../db/fila.ts';
+import { bold, dim, green, red, yellow } from '../format.ts';
+import type { CheckResult } from './checker.ts';
+
+export interface FaultCounts {
+  sigkills: number;
+  workerRestarts: number;
+  workerCrashes: number;
+  apiRestarts: number;
+  postgresRestarts: number;
+  /** DATABASE_URL: the PostgreSQL restart is skipped (never someone else's server) */
+  postgresSkipped: boolean;
+  providerOutages: number;
+  refusals: number;
+  lostWebhooks: number;
+  duplicateWebhooks: number;
+  scriptedFailures: number;
+  hangs: number;
+  createTimeouts: number;
+  cancels: number;
+  abandons: number;
+  submitRetries: number;
+}
+
+export interface ViewState {
+  elapsedMs: number;
+  overview: QueueOverview | null;
+  statuses: Map<string, JobStatus>;
+  submitted: number;
+  faults: FaultCounts;
+  sampler: { maxOccupancy: number; maxProviderActive: number; failedSamples: number };
+}
+
+const order: JobStatus[] = ['queued', 'starting', 'running', 'completed', 'failed', 'canceled'];
+
+export class ChaosView {
+  private drawn = 0;
+  private lastLine = -Infinity;
+  private readonly notes: string[] = [];
+  private state: ViewState | null = null;
+  private stopped = false;
+
+  constructor(private readonly out: NodeJS.WritableStream, private readonly live: boolean, private readonly total: number) {}
+
+  note(line: string): void {
+    this.notes.push(`${new Date().toISOString().slice(11, 19)} ${line}`);
+    if (this.notes.length > 6) this.notes.shift();
+    if (!this.live && !this.stopped) this.out.write(`  ${dim('·')} ${line}\n`);
+  }
+
+  update(state: ViewState): void {
+    this.state = state;
+    if (this.stopped) return;
+    if (this.live) this.draw();
+    else if (state.elapsedMs - this.lastLine >= 5000) {
+      this.lastLine = state.elapsedMs;
+      this.out.write(`${this.summary(state)}\n`);
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    if (this.live) this.draw();
+    else if (this.state) this.out.write(`${this.summary(this.state)}\n`);
+    this.stopped = true;
+  }
+
+  private counts(s: ViewState): Record<JobStatus, number> {
+    const c: Record<JobStatus, number> = { queued: 0, starting: 0, running: 0, completed: 0, failed: 0, canceled: 0 };
+    for (const st of s.statuses.values()) c[st]++;
+    return c;
+  }
+
+  private summary(s: ViewState): string {
+    const c = this.counts(s);
+    const done = c.completed + c.failed + c.canceled;
+    const o = s.overview;
+    return `[${(s.elapsedMs / 1000).toFixed(0)}s] ${done}/${this.total} done · slots ${o ? `${o.slots_used}/${o.slots_total}` : '?'} · queue ${o?.queued ?? '?'} · ` +
+      `${c.completed} completed · ${c.failed} failed · ${c.canceled} canceled · faults: ${faultLine(s.faults)}`;
+  }
+
+  private draw(): void {
+    const s = this.state;
+    if (!s) return;
+    const c = this.counts(s);
+    const done = c.completed + c.failed + c.canceled;
+    const width = 40;
+    const filled = Math.round((done / Math.max(1, this.total)) * width);
+    const o = s.overview;
+    const lines = [
+      `${bold('fila chaos')}  ${this.total} jobs   ${dim(`${(s.elapsedMs / 1000).toFixed(0)} s`)}`,
+      `  [${'█'.repeat(filled)}${'·'.repeat(width - filled)}] ${done}/${this.total}   submitted ${s.submitted}`,
+      `  slots ${o ? `${o.slots_used}/${o.slots_total}` : '? (PostgreSQL away)'}   queue ${o?.queued ?? '?'}${o?.dispatch_paused_until && new Date(o.dispatch_paused_until) > new Date() ? yellow('   dispatch paused') : ''}` +
+        `   peak occupancy ${s.sampler.maxOccupancy}, provider ${s.sampler.maxProviderActive}`,
+      `  ${order.map((k) => `${k} ${c[k]}`).join(' · ')}`,
+      `  faults: ${faultLine(s.faults)}`,
+      ...this.notes.map((n) => dim(`  ${n}`)),
+    ];
+    const up = this.drawn ? `\x1b[${this.drawn}F` : '';
+    this.out.write(`${up}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
+    this.drawn = lines.length;
+  }
+}
+
+export function faultLine(f: FaultCounts): string {
+  return `${f.sigkills} SIGKILLs, ${f.apiRestarts} API restarts, ${f.postgresSkipped ? 'PostgreSQL restart skipped' : `${f.postgresRestarts} PostgreSQL restarts`}, ` +
+    `${f.providerOutages} provider outages, ${f.refusals} refusals`;
+}
+
+export interface TableInput {
+  check: CheckResult;
+  faults: FaultCounts;
+  durationMs: number;
+  troubles: string[];
+}
+
+/** The closing table (also valid Markdown, for RELIABILITY.md). */
+export function closingTable(r: TableInput, color = true): string {
+  const mark = (ok: boolean) => (color ? (ok ? green('✓') : red('✗')) : ok ? '✓' : '✗');
+  const f = r.faults;
+  const c = r.check.counts;
+  const lines = [
+    `| | rule | breaks | figures |`,
+    `|---|---|---:|---|`,
+    ...r.check.rows.map((row) => `| ${mark(row.breaks === 0)} | ${row.rule} | ${row.breaks} | ${row.detail.replaceAll('|', '\\|')} |`),
+    '',
+    `jobs: ${c.jobs} (${c.completed ?? 0} completed, ${c.failed ?? 0} failed, ${c.canceled ?? 0} canceled, ${(c.queued ?? 0) + (c.starting ?? 0) + (c.running ?? 0)} active) in ${(r.durationMs / 1000).toFixed(0)} s`,
+    `faults: ${f.sigkills} workers SIGKILLed (${f.workerRestarts} restarts, ${f.workerCrashes} exits on their own), ${f.apiRestarts} API restarts, ` +
+      `${f.postgresSkipped ? 'no PostgreSQL restart (DATABASE_URL: not our server)' : `${f.postgresRestarts} PostgreSQL restarts (fast shutdown)`}, ` +
+      `${f.providerOutages} provider outages, ${f.refusals} create refusals (421), ${f.lostWebhooks} lost webhooks, ${f.duplicateWebhooks} duplicate/late webhooks, ` +
+      `${f.scriptedFailures} task failures, ${f.hangs} hangs, ${f.createTimeouts} creates timed out after the task was created, ` +
+      `${f.cancels} cancels, ${f.abandons} pages closed while queued, ${f.submitRetries} submit retries`,
+    ...(r.troubles.length ? [`run notes: ${r.troubles.join('; ')}`] : []),
+  ];
+  return lines.join('\n');
+}
