@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Who reads a variable: the README's configuration table says the same. */
-export type ProcessKind = 'api' | 'worker' | 'start' | 'cli' | 'reap' | 'demo' | 'tests';
+export type ProcessKind = 'api' | 'worker' | 'start' | 'cli' | 'reap' | 'demo' | 'chaos' | 'tests';
 
 export interface EnvVar<S extends z.ZodType = z.ZodType> {
   schema: S;
@@ -38,7 +38,7 @@ export const envVars = {
     description: '`production` turns off every development default: a missing secret stops start-up with a message naming it',
   }),
   DATABASE_URL: v({
-    schema: optionalString, usedBy: ['api', 'worker', 'start', 'cli', 'reap', 'demo'], developmentOnly: false,
+    schema: optionalString, usedBy: ['api', 'worker', 'start', 'cli', 'reap', 'demo', 'chaos'], developmentOnly: false,
     description: 'the PostgreSQL primary; its login role must be a member of `fila_app` / `fila_worker` (`npm start` without it runs an embedded PostgreSQL)',
   }),
   FILA_LISTEN_DATABASE_URL: v({

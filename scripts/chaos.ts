@@ -6,6 +6,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { loadConfig } from '../common/config.ts';
 import { CliError } from './config.ts';
 import { bold, green, red } from './format.ts';
 import { longRun, runChaos, shortRun, type ChaosResult } from './chaos/run.ts';
@@ -55,7 +56,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const seed = int(values.seed, 'seed', 0, 2 ** 31 - 1, base.seed);
   if (values.logs) mkdirSync(values.logs, { recursive: true });
   const live = !values['no-live'] && process.stdout.isTTY === true;
-  const databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
+  const databaseUrl = loadConfig().DATABASE_URL;
   process.stdout.write(`fila chaos: ${jobs} jobs, ${users} users, ${databaseUrl ? 'a fresh database on DATABASE_URL (no PostgreSQL restart: not our server)' : 'embedded PostgreSQL'}…\n`);
   const result = await runChaos({ ...base, jobs, users, seed, live, out: process.stdout,
     ...(databaseUrl ? { databaseUrl } : {}), ...(values.logs ? { logsDir: path.resolve(values.logs) } : {}) });

@@ -17,6 +17,8 @@ export class FilaChild {
   private exited: Promise<ChildExit> | null = null;
   /** the last lines it printed (for a post-mortem) */
   readonly tail: string[] = [];
+  /** what the current process printed since it started (readiness is read here, never from a previous life) */
+  readonly sinceStart: string[] = [];
   starts = 0;
   /** exits nobody asked for */
   unexpectedExits: ChildExit[] = [];
@@ -41,6 +43,7 @@ export class FilaChild {
       if (line.trim() === '') continue;
       this.tail.push(line);
       if (this.tail.length > 200) this.tail.shift();
+      if (this.sinceStart.length < 200) this.sinceStart.push(line);
     }
   }
 
@@ -53,6 +56,7 @@ export class FilaChild {
       detached: true,
     });
     this.proc = proc;
+    this.sinceStart.length = 0;
     this.starts++;
     this.expectingExit = false;
     proc.stdout!.on('data', (b: Buffer) => this.keep(b));
@@ -107,7 +111,7 @@ export function waitForLine(match: (line: string) => boolean, timeoutMs = 60_000
   return async (child) => {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (child.tail.some(match)) return;
+      if (child.sinceStart.some(match)) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`${child.name}: not ready within ${timeoutMs} ms:\n${child.tail.slice(-20).join('\n')}`);

@@ -11,15 +11,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { freePort, startEmbedded, type EmbeddedServer } from '../../db/embedded.ts';
+import { freePort, startEmbedded, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
 import { FilaDb, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
 import { RunningHubClient } from '../../worker/runninghub/client.ts';
-import { startFakeRunningHub, type FakeFaultRates, type FakeRunningHub } from '../../worker/runninghub/fake-server.ts';
-import { loadToolsConfig } from '../../worker/tools/index.ts';
+import { startFakeRunningHub, type FakeFaultRates, type FakeRunningHub } from '../../dev/fake-runninghub/server.ts';
+import { fakeRunningHubApiKey } from '../../common/config.ts';
+import { loadToolsConfig } from '../../common/tools/index.ts';
 import { ChaosSampler, checkRun, type CheckResult } from './checker.ts';
 import { entryPoints, FilaChild, waitForHttp, waitForLine } from './processes.ts';
 import type { ChaosRecord, Outage, SubmitRecord } from './record.ts';
@@ -243,7 +244,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }, waitForHttp(`${apiUrl}/healthz`), opts.logsDir ? path.join(opts.logsDir, 'api.log') : null);
     children.push(api);
     const workers = Array.from({ length: opts.workers }, (_, i) => new FilaChild(`worker-${i + 1}`, entryPoints.worker, {
-      ...common, RUNNINGHUB_API_KEY: 'fake-runninghub-key', RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '3000',
+      ...common, RUNNINGHUB_API_KEY: fakeRunningHubApiKey, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '3000',
       FILA_WORKER_CONCURRENCY: '8', LOG_LEVEL: 'info',
     }, waitForLine((l) => l.includes('"msg":"worker started"')), opts.logsDir ? path.join(opts.logsDir, `worker-${i + 1}.log`) : null));
     children.push(...workers);
@@ -259,7 +260,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     cleanups.push({ name: 'reaper pool', run: () => reaperPool.end() });
     const reaperDeps = {
       db: new FilaDb(reaperPool),
-      runninghub: new RunningHubClient({ baseUrl: fake.url, apiKey: 'fake-runninghub-key', timeoutMs: 3000 }),
+      runninghub: new RunningHubClient({ baseUrl: fake.url, apiKey: fakeRunningHubApiKey, timeoutMs: 3000 }),
       logger: pino({ level: 'silent' }),
     };
     let reaperErrors = 0;

@@ -3,7 +3,7 @@
 // webhook left unrecovered, a page closed and its job started anyway) is reported as the break it is.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { FilaDb } from '../../db/fila.ts';
 import { checkRun, type CheckResult } from '../chaos/checker.ts';
 import type { ChaosRecord, ProviderTaskRecord, SubmitRecord } from '../chaos/record.ts';

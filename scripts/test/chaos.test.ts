@@ -4,6 +4,7 @@
 // it), or a fresh database on DATABASE_URL (then without the PostgreSQL restart).
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../common/config.ts';
 import { runChaos, shortRun } from '../chaos/run.ts';
 import { printResult } from '../chaos.ts';
 
@@ -11,7 +12,7 @@ describe('npm run chaos -- --short', () => {
   it('injects every fault and breaks no rule', async () => {
     let output = '';
     const out = new Writable({ write(chunk: Buffer, _enc, cb) { output += chunk.toString(); cb(); } });
-    const databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
+    const databaseUrl = loadConfig().DATABASE_URL;
     const result = await runChaos({ ...shortRun, live: false, out, ...(databaseUrl ? { databaseUrl } : {}) });
     printResult(out, result, false);
     console.log(output.slice(output.indexOf('fila chaos —')));
