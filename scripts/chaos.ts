@@ -16,6 +16,7 @@ const help = `usage: npm run chaos -- [--short] [--jobs N] [--users N] [--seed N
   --short            ${shortRun.jobs} jobs from ${shortRun.users} users, the faults compressed (under 3 minutes)
   --jobs N           jobs in the run (default ${longRun.jobs})
   --users N          simulated users (default ${longRun.users})
+ --minutes N        stop submitting after N minutes (then the run settles and is judged as it is)
   --seed N           the faults and the users' choices are drawn from this seed (default ${longRun.seed})
   --no-live          print a progress line every few seconds instead of redrawing the view
   --logs DIR         keep the API's and the workers' logs (JSON lines) in DIR
@@ -39,7 +40,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true,
     options: {
-      short: { type: 'boolean' }, jobs: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' },
+      short: { type: 'boolean' }, minutes: { type: 'string' }, jobs: { type: 'string' }, users: { type: 'string' }, seed: { type: 'string' },
       'no-live': { type: 'boolean' }, logs: { type: 'string' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -54,11 +55,12 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const jobs = int(values.jobs, 'jobs', 10, 1_000_000, base.jobs);
   const users = int(values.users, 'users', 2, 5000, base.users);
   const seed = int(values.seed, 'seed', 0, 2 ** 31 - 1, base.seed);
+  const timeoutMs = int(values.minutes, 'minutes', 1, 24 * 60, base.timeoutMs / 60_000) * 60_000;
   if (values.logs) mkdirSync(values.logs, { recursive: true });
   const live = !values['no-live'] && process.stdout.isTTY === true;
   const databaseUrl = loadConfig().DATABASE_URL;
   process.stdout.write(`fila chaos: ${jobs} jobs, ${users} users, ${databaseUrl ? 'a fresh database on DATABASE_URL (no PostgreSQL restart: not our server)' : 'embedded PostgreSQL'}…\n`);
-  const result = await runChaos({ ...base, jobs, users, seed, live, out: process.stdout,
+  const result = await runChaos({ ...base, jobs, users, seed, timeoutMs, live, out: process.stdout,
     ...(databaseUrl ? { databaseUrl } : {}), ...(values.logs ? { logsDir: path.resolve(values.logs) } : {}) });
   printResult(process.stdout, result);
   return result.check.ok ? 0 : 1;

@@ -363,7 +363,10 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
       const key = kinds.size ? [...kinds].sort().join('+') : 'no fault';
       startingCauses.set(key, (startingCauses.get(key) ?? 0) + 1);
       if (kinds.has('worker') || kinds.has('postgres')) startingDeadline++;
-      else wrong.push(`job ${j.id} failed at its starting deadline with ${kinds.size ? `only ${key} trouble` : 'no fault'} during its start`);
+      else {
+        wrong.push(`job ${j.id} failed at its starting deadline with ${kinds.size ? `only ${key} trouble` : 'no fault'} during its start` +
+          ` (its tasks at the provider: ${tasks.map((x) => `${x.script} ${x.status}`).join(', ') || 'none'})`);
+      }
     }
     else if (deadline && fromState === 'running' && tasks.some((x) => x.script === 'hang')) hangsReaped++;
     else wrong.push(`job ${j.id} failed (${(j.error ?? '').slice(0, 100)}) with its tasks ${tasks.map((x) => `${x.script}/${x.status}`).join(',') || 'none'}`);
