@@ -16,7 +16,7 @@ const help = `usage: npm run chaos -- [--short] [--jobs N] [--users N] [--seed N
   --short            ${shortRun.jobs} jobs from ${shortRun.users} users, the faults compressed (under 3 minutes)
   --jobs N           jobs in the run (default ${longRun.jobs})
   --users N          simulated users (default ${longRun.users})
- --minutes N        stop submitting after N minutes (then the run settles and is judged as it is)
+  --minutes N        stop submitting after N minutes (then the run settles and is judged as it is)
   --seed N           the faults and the users' choices are drawn from this seed (default ${longRun.seed})
   --no-live          print a progress line every few seconds instead of redrawing the view
   --logs DIR         keep the API's and the workers' logs (JSON lines) in DIR

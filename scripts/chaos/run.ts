@@ -76,7 +76,7 @@ export const longRun: Omit<ChaosOptions, 'live' | 'out'> = {
 
 export const shortRun: Omit<ChaosOptions, 'live' | 'out'> = {
   ...longRun,
-  jobs: 300, users: 40, maxSlots: 6,
+  jobs: 200, users: 40, maxSlots: 6,
   rates: { fail: 0.2, loseWebhook: 0.05, duplicateWebhook: 0.1, queueMaxed: 0.05, hang: 0.01, createTimeout: 0.01 },
   users_: { cancel: 0.05, abandon: 0.05 },
   killEveryMs: 4000,
@@ -86,7 +86,9 @@ export const shortRun: Omit<ChaosOptions, 'live' | 'out'> = {
   outageMs: 6000,
   taskMs: [150, 700],
   deadlines: { startingS: 10, softS: 3, hardS: 15, videoHardS: 20, presenceS: 30 },
-  timeoutMs: 150_000,
+  // on 2 cores shared with other work a restart takes seconds; the run stops submitting at this
+  // bound and is judged on what it did (the closing notes say so)
+  timeoutMs: 140_000,
 };
 
 export interface ChaosResult {
