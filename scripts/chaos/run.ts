@@ -321,9 +321,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     let overview: QueueOverview | null = null;
     let viewing = true;
+    const viewMisses = new Map<string, number>();
     const viewer = (async () => {
       while (viewing) {
-        overview = await appDb.queueOverview().catch(() => overview);
+        // PostgreSQL restarting: the view keeps its last figures and counts the miss
+        overview = await appDb.queueOverview().catch((err: unknown) => { viewMisses.set((err as Error).message, (viewMisses.get((err as Error).message) ?? 0) + 1); return overview; });
         faults.refusals = fake.refusals.length;
         view.update({ elapsedMs: Date.now() - t0, overview, statuses: ctx.statuses, submitted: submits.length, faults, sampler });
         await sleep(opts.live ? 500 : 1000);
@@ -418,7 +420,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     let allEnded = false;
     for (;;) {
       const { rows } = await dba.query<{ open: number }>(
-        `select count(*)::int as open from fila.jobs where status in ('queued', 'starting', 'running')`).catch(() => ({ rows: [{ open: -1 }] }));
+        `select count(*)::int as open from fila.jobs where status in ('queued', 'starting', 'running')`);
       const open = rows[0]!.open;
       const jobIds = new Set((await dba.query<{ id: string }>(`select id from fila.jobs where status in ('completed', 'failed', 'canceled')`)).rows.map((r) => r.id));
       const lingering = [...fake.tasks.values()].filter((t) => (t.status === 'QUEUED' || t.status === 'RUNNING') && t.jobId && jobIds.has(t.jobId)).length;
@@ -452,6 +454,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     faults.cancels = submits.filter((s) => s.cancelRequestedAt !== null).length;
     faults.abandons = submits.filter((s) => s.abandonedAt !== null).length;
     faults.submitRetries = submits.reduce((n, s) => n + s.retries, 0);
+    if (viewMisses.size) troubles.push(`the view could not read the queue ${[...viewMisses.values()].reduce((a, b) => a + b, 0)}× (${[...viewMisses.keys()].slice(0, 2).join('; ')})`);
     for (const [code, n] of ctx.refusals) troubles.push(`${n}× ${code} answered to a user`);
     if (clientErrors) troubles.push(`${clientErrors} connections of the run's own pools broke (PostgreSQL restarts)`);
     if (reaperErrors) troubles.push(`${reaperErrors} reaper passes failed (PostgreSQL or the provider away)`);

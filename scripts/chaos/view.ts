@@ -2,6 +2,7 @@
 // elsewhere) and its closing table: one row per rule, with the figures and the breaks.
 import type { JobStatus, QueueOverview } from '../../db/fila.ts';
 import { bold, dim, green, red, yellow } from '../format.ts';
+import { countStatuses, TerminalView } from '../terminal-view.ts';
 import type { CheckResult } from './checker.ts';
 
 export interface FaultCounts {
@@ -35,45 +36,20 @@ export interface ViewState {
 
 const order: JobStatus[] = ['queued', 'starting', 'running', 'completed', 'failed', 'canceled'];
 
-export class ChaosView {
-  private drawn = 0;
-  private lastLine = -Infinity;
-  private readonly notes: string[] = [];
-  private state: ViewState | null = null;
-  private stopped = false;
-
-  constructor(private readonly out: NodeJS.WritableStream, private readonly live: boolean, private readonly total: number) {}
-
-  note(line: string): void {
-    this.notes.push(`${new Date().toISOString().slice(11, 19)} ${line}`);
-    if (this.notes.length > 6) this.notes.shift();
-    if (!this.live && !this.stopped) this.out.write(`  ${dim('·')} ${line}\n`);
+export class ChaosView extends TerminalView<ViewState> {
+  constructor(out: NodeJS.WritableStream, live: boolean, private readonly total: number) {
+    super(out, live, { keepNotes: 6, lineEveryMs: 5000 });
   }
 
-  update(state: ViewState): void {
-    this.state = state;
-    if (this.stopped) return;
-    if (this.live) this.draw();
-    else if (state.elapsedMs - this.lastLine >= 5000) {
-      this.lastLine = state.elapsedMs;
-      this.out.write(`${this.summary(state)}\n`);
-    }
-  }
-
-  stop(): void {
-    if (this.stopped) return;
-    if (this.live) this.draw();
-    else if (this.state) this.out.write(`${this.summary(this.state)}\n`);
-    this.stopped = true;
+  override note(line: string): void {
+    super.note(`${new Date().toISOString().slice(11, 19)} ${line}`);
   }
 
   private counts(s: ViewState): Record<JobStatus, number> {
-    const c: Record<JobStatus, number> = { queued: 0, starting: 0, running: 0, completed: 0, failed: 0, canceled: 0 };
-    for (const st of s.statuses.values()) c[st]++;
-    return c;
+    return countStatuses(s.statuses.values());
   }
 
-  private summary(s: ViewState): string {
+  protected summary(s: ViewState): string {
     const c = this.counts(s);
     const done = c.completed + c.failed + c.canceled;
     const o = s.overview;
@@ -81,15 +57,13 @@ export class ChaosView {
       `${c.completed} completed · ${c.failed} failed · ${c.canceled} canceled · faults: ${faultLine(s.faults)}`;
   }
 
-  private draw(): void {
-    const s = this.state;
-    if (!s) return;
+  protected lines(s: ViewState): string[] {
     const c = this.counts(s);
     const done = c.completed + c.failed + c.canceled;
     const width = 40;
     const filled = Math.round((done / Math.max(1, this.total)) * width);
     const o = s.overview;
-    const lines = [
+    return [
       `${bold('fila chaos')}  ${this.total} jobs   ${dim(`${(s.elapsedMs / 1000).toFixed(0)} s`)}`,
       `  [${'█'.repeat(filled)}${'·'.repeat(width - filled)}] ${done}/${this.total}   submitted ${s.submitted}`,
       `  slots ${o ? `${o.slots_used}/${o.slots_total}` : '? (PostgreSQL away)'}   queue ${o?.queued ?? '?'}${o?.dispatch_paused_until && new Date(o.dispatch_paused_until) > new Date() ? yellow('   dispatch paused') : ''}` +
@@ -98,9 +72,6 @@ export class ChaosView {
       `  faults: ${faultLine(s.faults)}`,
       ...this.notes.map((n) => dim(`  ${n}`)),
     ];
-    const up = this.drawn ? `\x1b[${this.drawn}F` : '';
-    this.out.write(`${up}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-    this.drawn = lines.length;
   }
 }
 

@@ -3,6 +3,7 @@
 // elsewhere (CI logs).
 import type { ActiveJob, JobStatus, QueueOverview } from '../../db/fila.ts';
 import { bold, cyan, dim, green, red, yellow } from '../format.ts';
+import { countStatuses, TerminalView } from '../terminal-view.ts';
 
 export interface ViewState {
   overview: QueueOverview;
@@ -16,59 +17,28 @@ const paint: Record<JobStatus, (s: string) => string> = {
   queued: (s) => s, starting: cyan, running: cyan, completed: green, failed: red, canceled: yellow,
 };
 
-export class LiveView {
-  private drawn = 0;
-  private lastLine = 0;
-  private readonly notes: string[] = [];
-  private state: ViewState | null = null;
-  private stopped = false;
-
+export class LiveView extends TerminalView<ViewState> {
   constructor(
-    private readonly out: NodeJS.WritableStream,
-    private readonly live: boolean,
+    out: NodeJS.WritableStream,
+    live: boolean,
     private readonly total: number,
     private readonly names: Map<string, string>,
-  ) {}
-
-  note(line: string): void {
-    this.notes.push(line);
-    if (this.notes.length > 5) this.notes.shift();
-    if (!this.live && !this.stopped) this.out.write(`  ${dim('·')} ${line}\n`);
-  }
-
-  update(state: ViewState): void {
-    this.state = state;
-    if (this.stopped) return;
-    if (this.live) this.draw();
-    else if (state.elapsedMs - this.lastLine >= 2000) {
-      this.lastLine = state.elapsedMs;
-      this.out.write(`${this.summary(state)}\n`);
-    }
-  }
-
-  stop(): void {
-    if (this.stopped) return;
-    if (this.live) this.draw();
-    else if (this.state) this.out.write(`${this.summary(this.state)}\n`);
-    this.stopped = true;
+  ) {
+    super(out, live, { keepNotes: 5, lineEveryMs: 2000 });
   }
 
   private counts(s: ViewState): Record<JobStatus, number> {
-    const c: Record<JobStatus, number> = { queued: 0, starting: 0, running: 0, completed: 0, failed: 0, canceled: 0 };
-    for (const st of s.statuses.values()) c[st]++;
-    return c;
+    return countStatuses(s.statuses.values());
   }
 
-  private summary(s: ViewState): string {
+  protected summary(s: ViewState): string {
     const c = this.counts(s);
     const done = c.completed + c.failed + c.canceled;
     return `[${(s.elapsedMs / 1000).toFixed(1)}s] slots ${s.overview.slots_used}/${s.overview.slots_total} · queue ${s.overview.queued} · ` +
       order.map((k) => `${k} ${c[k]}`).join(' · ') + ` · done ${done}/${this.total}`;
   }
 
-  private draw(): void {
-    const s = this.state;
-    if (!s) return;
+  protected lines(s: ViewState): string[] {
     const c = this.counts(s);
     const done = c.completed + c.failed + c.canceled;
     const width = 40;
@@ -88,8 +58,6 @@ export class LiveView {
     lines.push(`  ${green('█'.repeat(filled))}${dim('░'.repeat(width - filled))}  ${done}/${this.total} finished`);
     lines.push(dim('  recent:'));
     for (let i = 0; i < 5; i++) lines.push(`    ${this.notes[i] ?? ''}`.slice(0, (process.stdout.columns || 120) - 1));
-    const up = this.drawn ? `\x1b[${this.drawn}F` : '';
-    this.out.write(`${up}${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`);
-    this.drawn = lines.length;
+    return lines;
   }
 }
