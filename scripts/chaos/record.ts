@@ -56,6 +56,8 @@ export interface ChaosRecord {
   submits: SubmitRecord[];
   provider: ProviderRecord;
   outages: Outage[];
-  /** how often the reaper ran (ms): the allowance after a deadline */
+  /** how often the reaper was meant to run (ms) */
   reaperPeriodMs: number;
+  /** Date.now() at the start of each reaper pass as it really ran: the longest gap is "one reaper period" */
+  reaperPasses?: number[];
 }

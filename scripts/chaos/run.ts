@@ -69,7 +69,7 @@ export const longRun: Omit<ChaosOptions, 'live' | 'out'> = {
   providerOutagesAt: [0.4, 0.85],
   outageMs: 15_000,
   taskMs: [200, 1200],
-  deadlines: { startingS: 15, softS: 4, hardS: 45, videoHardS: 60, presenceS: 30 },
+  deadlines: { startingS: 20, softS: 4, hardS: 45, videoHardS: 60, presenceS: 60 },
   reaperPeriodMs: 2000,
   timeoutMs: 3 * 60 * 60_000,
 };
@@ -85,7 +85,7 @@ export const shortRun: Omit<ChaosOptions, 'live' | 'out'> = {
   providerOutagesAt: [0.55],
   outageMs: 6000,
   taskMs: [150, 700],
-  deadlines: { startingS: 10, softS: 3, hardS: 15, videoHardS: 20, presenceS: 30 },
+  deadlines: { startingS: 15, softS: 3, hardS: 20, videoHardS: 25, presenceS: 60 },
   // on 2 cores shared with other work a restart takes seconds; the run stops submitting at this
   // bound and is judged on what it did (the closing notes say so)
   timeoutMs: 140_000,
@@ -227,7 +227,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     // count of active tasks measures fila, not itself
     const byWorkflow = workflowTools();
     const fake: FakeRunningHub = await startFakeRunningHub({
-      defaultMs: opts.taskMs[1], maxConcurrentPerKey: 1_000_000, duplicateGapMs: 2500, createTimeoutMs: 6000,
+      defaultMs: opts.taskMs[1], maxConcurrentPerKey: 1_000_000, duplicateGapMs: 2500, createTimeoutMs: 12_000,
       faults: {
         rates: opts.rates, seed: opts.seed, okMs: opts.taskMs,
         failMessages: (workflowId) => failMessagesByTool[byWorkflow.get(workflowId) ?? ''] ?? ['fake failure'],
@@ -246,7 +246,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }, waitForHttp(`${apiUrl}/healthz`), opts.logsDir ? path.join(opts.logsDir, 'api.log') : null);
     children.push(api);
     const workers = Array.from({ length: opts.workers }, (_, i) => new FilaChild(`worker-${i + 1}`, entryPoints.worker, {
-      ...common, RUNNINGHUB_API_KEY: fakeRunningHubApiKey, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '3000',
+      ...common, RUNNINGHUB_API_KEY: fakeRunningHubApiKey, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '10000',
       FILA_WORKER_CONCURRENCY: '8', LOG_LEVEL: 'info',
     }, waitForLine((l) => l.includes('"msg":"worker started"')), opts.logsDir ? path.join(opts.logsDir, `worker-${i + 1}.log`) : null));
     children.push(...workers);
@@ -267,8 +267,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     };
     let reaperErrors = 0;
     let reaping = true;
+    const reaperPasses: number[] = [];
     const reaper = (async () => {
       while (reaping) {
+        reaperPasses.push(Date.now());
         await reapOnce(reaperDeps).catch((err: unknown) => { reaperErrors++; view.note(`reaper pass failed: ${(err as Error).message}`); });
         await sleep(opts.reaperPeriodMs);
       }
@@ -432,7 +434,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
 
     await sampler.sample();
     const record: ChaosRecord = {
-      submits, outages, reaperPeriodMs: opts.reaperPeriodMs,
+      submits, outages, reaperPeriodMs: opts.reaperPeriodMs, reaperPasses,
       provider: {
         peakActive: fake.peakActive,
         refusals: fake.refusals.reduce<Record<string, number>>((acc, r) => { acc[r.code] = (acc[r.code] ?? 0) + 1; return acc; }, {}),
