@@ -60,7 +60,11 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   const live = !values['no-live'] && process.stdout.isTTY === true;
   const databaseUrl = loadConfig().DATABASE_URL;
   process.stdout.write(`fila chaos: ${jobs} jobs, ${users} users, ${databaseUrl ? 'a fresh database on DATABASE_URL (no PostgreSQL restart: not our server)' : 'embedded PostgreSQL'}…\n`);
-  const result = await runChaos({ ...base, jobs, users, seed, timeoutMs, live, out: process.stdout,
+  // Ctrl-C: stop submitting, let the run settle and be judged, and stop everything it started
+  const stop = new AbortController();
+  process.once('SIGINT', () => { process.stdout.write('\nchaos: stopping (the run settles and is judged; Ctrl-C again to abandon it)\n'); stop.abort(); });
+  process.once('SIGTERM', () => stop.abort());
+  const result = await runChaos({ ...base, jobs, users, seed, timeoutMs, live, out: process.stdout, stop: stop.signal,
     ...(databaseUrl ? { databaseUrl } : {}), ...(values.logs ? { logsDir: path.resolve(values.logs) } : {}) });
   printResult(process.stdout, result);
   return result.check.ok ? 0 : 1;

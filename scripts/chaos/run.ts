@@ -57,6 +57,8 @@ export interface ChaosOptions {
   timeoutMs: number;
   /** keep the API's and the workers' logs in this folder */
   logsDir?: string;
+  /** aborted (Ctrl-C): users stop submitting, the run settles, is judged and cleans up */
+  stop?: AbortSignal;
 }
 
 export const longRun: Omit<ChaosOptions, 'live' | 'out'> = {
@@ -312,14 +314,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const ctx: UsersContext = {
       apiUrl, submits, random,
       take: () => (budget > 0 ? (budget--, true) : false),
-      alive: () => Date.now() < deadline,
+      alive: () => Date.now() < deadline && !opts.stop?.aborted,
       rates: opts.users_,
       statuses: new Map(),
       refusals: new Map(),
       note: (line) => view.note(line),
     };
     const finished = () => { let n = 0; for (const s of ctx.statuses.values()) if (s === 'completed' || s === 'failed' || s === 'canceled') n++; return n; };
-    const progress = () => finished() / opts.jobs;
+    // how far the run is: by jobs finished, or by time when the run is bounded by --minutes (so a
+    // run cut short by time still meets every scheduled fault)
+    const progress = () => Math.max(finished() / opts.jobs, (Date.now() - t0) / opts.timeoutMs);
 
     let overview: QueueOverview | null = null;
     let viewing = true;
