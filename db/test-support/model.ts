@@ -114,6 +114,8 @@ export class FilaModel {
   private paused = false;
   private lastSeq = 0;
   private readonly finishes: Array<{ job: number; ok: boolean }> = [];
+  /** dispatches that had to choose: fewer free slots than queued jobs (where FIFO order shows) */
+  fifoChoices = 0;
 
   constructor(readonly settings: ModelSettings, initialBalances: number[]) {
     this.balances = [...initialBalances];
@@ -210,6 +212,7 @@ export class FilaModel {
       .filter(({ j }) => j.status === 'queued')
       .sort((a, b) => a.j.seq - b.j.seq)
       .slice(0, Math.max(0, free));
+    if (queued.length > 0 && queued.length < this.jobs.filter((j) => j.status === 'queued').length) this.fifoChoices += 1;
     for (const { j, i } of queued) {
       this.transition(i, 'starting');
       j.attempts += 1;

@@ -53,11 +53,11 @@ const jobRef = fc.nat({ max: 40 });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({
     kind: fc.constant('submit' as const),
-    user: fc.nat({ max: 3 }),
+    user: fc.nat({ max: 4 }),
     tool: fc.constantFrom<ToolName | 'no_such_tool'>(...toolNames, 'no_such_tool'),
     pro: fc.boolean(), logo: fc.boolean(), presence: fc.boolean(),
     key: fc.constantFrom(null, null, 'k1', 'k2'),
-  }), weight: 6 },
+  }), weight: 8 },
   { arbitrary: fc.constant({ kind: 'dispatch' as const }), weight: 1 },
   { arbitrary: fc.record({ kind: fc.constant('markRunning' as const), job: jobRef }), weight: 4 },
   { arbitrary: fc.record({ kind: fc.constant('finish' as const), job: jobRef, ok: fc.boolean() }), weight: 4 },
@@ -78,7 +78,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     prices: fc.constant(prices),
     disabledTool: fc.option(fc.constantFrom(...toolNames), { freq: 4 }),
   }),
-  balances: fc.array(fc.constantFrom(0, 3, 10, 40, 40), { minLength: 1, maxLength: 4 }),
+  balances: fc.array(fc.constantFrom(0, 3, 10, 40, 40, 40), { minLength: 2, maxLength: 5 }),
   // size 'max': lengths spread up to 40 (the default favours short arrays); shrinking still goes to the shortest
   ops: fc.array(opArb, { maxLength: 40, size: 'max' }),
 });
@@ -247,11 +247,12 @@ describe('the SQL state machine against a model of the rules', () => {
         if (op.kind === 'requeue' && 'status' in out && out.status === 'queued') seen.add('requeued');
         if (op.kind === 'reap' && 'jobs' in out && out.jobs.length > 0) seen.add(`reaped ${out.jobs[0]!.status}`);
         if (v.jobs.some((j) => j.refunds > 0)) seen.add('refund');
+        if (m.fifoChoices > 0) seen.add('dispatch chose among several queued');
         if (op.kind === 'submit' && op.key && 'job' in out && out.job < m.jobs.length - 1) seen.add('replay');
       }
     }), { numRuns: 1000 });
     expect([...seen].sort()).toEqual(expect.arrayContaining([
-      'full with a queue', 'idempotency_key_reused', 'insufficient_credits', 'invalid_transition', 'job_not_found',
+      'dispatch chose among several queued', 'full with a queue', 'idempotency_key_reused', 'insufficient_credits', 'invalid_transition', 'job_not_found',
       'reaped canceled', 'reaped failed', 'refund', 'replay', 'requeued', 'unknown_tool', 'user_has_active_job',
     ]));
   });
