@@ -12,9 +12,9 @@ import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tableChecksummer, type TableChecksums } from '../../db/test-support/table-checksums.ts';
-import { webhookToken } from '../../worker/webhook-token.ts';
-import { jwtSecret, startTestApi, uid, upscalerInput, webhookSecret, type TestApi } from './support.ts';
+import { tableChecksummer, type TableChecksums } from '../../dev/test-support/table-checksums.ts';
+import { webhookToken } from '../../common/webhook-token.ts';
+import { jwtSecret, startTestApi, uid, upscalerInput, webhookSecret, type TestApi } from '../../dev/test-support/api.ts';
 
 /**
  * Cases that fail on today's main, grouped by hole. The test asserts they still fail: when a

@@ -1,7 +1,7 @@
 // Model-based property test: random sequences of submits (several users, every tool), dispatches,
 // mark_running, finishes (ok or failed), duplicate webhooks, cancels (owner, operator, someone
 // else), requeues, reaps at chosen times, back-off wake-ups and grants run against the real SQL
-// functions and, step by step, against the small TypeScript model in db/test-support/model.ts.
+// functions and, step by step, against the small TypeScript model in dev/test-support/model.ts.
 // After every step the answer and the whole state (status, FIFO position, task id, attempts,
 // refunds, the outbox, every transition, every balance) must be equal. A failure shrinks to a
 // minimal sequence. FILA_PROPERTY_RUNS=5000 for a longer search.
@@ -14,13 +14,13 @@ import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { FilaDb, type Job } from '../fila.ts';
 import { FilaError } from '../errors.ts';
 import {
   FilaModel, inputFor, taskIdFor, toolNames,
   type JobView, type ModelSettings, type Op, type Outcome, type StateView, type ToolName,
-} from '../test-support/model.ts';
+} from '../../dev/test-support/model.ts';
 
 const runs = Number(process.env.FILA_PROPERTY_RUNS ?? 150);
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { signToken } from '../../api/auth.ts';
 import { startSystem, type RunningSystem } from '../system.ts';
 

@@ -1,7 +1,7 @@
 // Every row of every fila table, and of graphile-worker's job queue (the outbox), as a row count
 // and a checksum per table: equal snapshots mean nothing was written. The table list is read
 // from the catalog, so a table added by a later migration is covered without touching this file.
-import type { Queryable } from '../fila.ts';
+import type { Queryable } from '../../db/fila.ts';
 
 export type TableChecksums = Record<string, { rows: number; md5: string }>;
 
