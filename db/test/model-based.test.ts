@@ -29,6 +29,8 @@ let client: pg.PoolClient;
 beforeAll(async () => {
   t = await createTestDatabase();
   client = await t.admin.connect();
+  const { rows } = await client.query<{ accounts: boolean }>(`select to_regclass('fila.provider_accounts') is not null as accounts`);
+  if (rows[0]?.accounts) pauseTable = 'fila.provider_accounts';
 });
 afterAll(async () => {
   client.release();
@@ -77,6 +79,7 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
     hardDeadline: fc.constant(hardDeadline),
     prices: fc.constant(prices),
     disabledTool: fc.option(fc.constantFrom(...toolNames), { freq: 4 }),
+    markRunningEndsPause: fc.constant(false), // runScenario sets it from the schema
   }),
   balances: fc.array(fc.constantFrom(0, 3, 10, 40, 40, 40), { minLength: 2, maxLength: 5 }),
   // size 'max': lengths spread up to 40 (the default favours short arrays); shrinking still goes to the shortest
@@ -101,9 +104,13 @@ async function configure(s: ModelSettings): Promise<void> {
     [JSON.stringify(s.prices)]);
 }
 
+// Where the dispatch pause lives: one pause in fila.dispatch_state, or one per provider account
+// (every sequence here runs on the one account, `default`). Read from the schema in beforeAll.
+let pauseTable = 'fila.dispatch_state';
+
 /** The back-off ran out: time passes for the pause only (the wake-up job then calls dispatch). */
 async function backoffElapses(): Promise<void> {
-  await client.query(`update fila.dispatch_state set paused_until = now() - interval '1 second' where paused_until is not null`);
+  await client.query(`update ${pauseTable} set paused_until = now() - interval '1 second' where paused_until is not null`);
 }
 
 /** The database's state for the run's users, in the model's terms (jobs in creation = ticket order). */
@@ -132,7 +139,8 @@ async function dbView(users: string[]): Promise<StateView> {
   return { jobs: row!.jobs.map(({ id: _id, ...v }) => v), balances: row!.balances, occupied: row!.occupied };
 }
 
-async function runScenario({ settings, balances, ops }: Scenario): Promise<void> {
+async function runScenario({ settings: generated, balances, ops }: Scenario): Promise<void> {
+  const settings = { ...generated, markRunningEndsPause: pauseTable === 'fila.provider_accounts' };
   const users = balances.map(() => randomUUID());
   const fila = new FilaDb(client);
   const ids: string[] = [];
@@ -148,7 +156,7 @@ async function runScenario({ settings, balances, ops }: Scenario): Promise<void>
   await client.query('begin');
   try {
     await configure(settings);
-    await client.query('update fila.dispatch_state set paused_until = null, pause_reason = null, backoff_step = 0');
+    await client.query(`update ${pauseTable} set paused_until = null, pause_reason = null, backoff_step = 0`);
     for (const [u, amount] of balances.entries()) {
       if (amount > 0) await fila.grantCredits(users[u]!, amount, 'model test funds');
     }

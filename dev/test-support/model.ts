@@ -23,6 +23,8 @@ export interface ModelSettings {
   hardDeadline: Record<ToolName, number>;
   prices: PriceRow[];
   disabledTool: ToolName | null;
+  /** with provider accounts, mark_running on the paused account ends its pause and dispatches */
+  markRunningEndsPause: boolean;
 }
 
 /** Operations. `job` and `user` are raw numbers resolved modulo what exists, so any sequence is valid and shrinks. */
@@ -227,6 +229,11 @@ export class FilaModel {
     if (j.status === 'starting') {
       this.transition(i, 'running');
       j.task = task;
+      if (this.settings.markRunningEndsPause && this.paused) {
+        // the provider accepted a task: the trouble is over
+        this.paused = false;
+        this.dispatch();
+      }
     } else if (terminal.includes(j.status) && j.task === null) {
       j.task = task; // a fact worth keeping: which provider task finished it, or was orphaned
     }
