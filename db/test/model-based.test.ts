@@ -22,7 +22,7 @@ import {
   type JobView, type ModelSettings, type Op, type Outcome, type StateView, type ToolName,
 } from '../../dev/test-support/model.ts';
 
-const runs = Number(process.env.FILA_PROPERTY_RUNS ?? 150);
+const runs = Number(process.env.FILA_PROPERTY_RUNS ?? 200);
 
 let t: TestDatabase;
 let client: pg.PoolClient;
