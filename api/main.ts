@@ -28,12 +28,27 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
+function count(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    logger.fatal(`${name} must be a whole number of streams (1 or more), not ${raw}`);
+    process.exit(1);
+  }
+  return n;
+}
+const maxEventStreams = count('FILA_MAX_EVENT_STREAMS');
+const maxEventStreamsPerUser = count('FILA_MAX_EVENT_STREAMS_PER_USER');
+
 const server = await startApiServer({
   databaseUrl, port, jwtSecret, webhookSecret, development, logger,
   host: process.env.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
   ...(process.env.FILA_PUBLIC_URL ? { publicUrl: process.env.FILA_PUBLIC_URL } : {}),
   ...(process.env.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: process.env.FILA_LISTEN_DATABASE_URL } : {}),
   ...(process.env.FILA_UPLOAD_DIR ? { uploadDir: process.env.FILA_UPLOAD_DIR } : {}),
+  ...(maxEventStreams ? { maxEventStreams } : {}),
+  ...(maxEventStreamsPerUser ? { maxEventStreamsPerUser } : {}),
 });
 
 onShutdown(async (signal) => {

@@ -36,6 +36,10 @@ async function fillSlots(): Promise<Job[]> {
   return jobs;
 }
 
+async function backendPid(c: pg.PoolClient): Promise<number> {
+  return (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+}
+
 /** What a backend is doing: 'advisory' while it waits for the dispatch lock. */
 async function waitEvent(pid: number): Promise<{ wait_event: string | null; state: string }> {
   const { rows: [r] } = await t.admin.query<{ wait_event: string | null; state: string }>(
@@ -67,7 +71,7 @@ describe('parallel submits', () => {
       const open = await new FilaDb(a).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(1) });
       expect(open.job.status).toBe('queued');
       // b's submit completes although a still holds the dispatch lock (shared): it never waits for it
-      const { rows: [{ pid }] } = await b.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const pid = await backendPid(b);
       const pending = new FilaDb(b).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(2) });
       let waitedForLock = false;
       let done = false;
@@ -94,7 +98,7 @@ describe('parallel submits', () => {
     try {
       await a.query('begin');
       const early = (await new FilaDb(a).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(1) })).job;
-      const { rows: [{ pid }] } = await f.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const pid = await backendPid(f);
       const finishing = new FilaDb(f).finishJob(holders[0]!.id, 'completed', ok, null);
       await waitFor(async () => (await waitEvent(pid)).wait_event === 'advisory', 'the finish to wait for the open submit');
       // a submit that begins now queues behind the waiting finish, and draws a later ticket
