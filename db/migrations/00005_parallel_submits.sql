@@ -350,7 +350,8 @@ language sql stable security definer set search_path = pg_catalog, fila, pg_temp
     from fila.jobs j
     where j.status = 'queued'
       and j.queue_seq <= (select max(w.queue_seq) from w where w.status = 'queued')
-  ), basis as (
+  ), basis as materialized (
+    -- once per statement, not once per row
     select fila._eta_basis() as b
   )
   select w.id, w.status, q.position::integer, fila._eta(q.position, basis.b),
