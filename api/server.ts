@@ -9,7 +9,7 @@ import { FilaDb, isTerminalStatus } from '../db/fila.ts';
 import { createPool } from '../db/pool.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { JobEventsHub } from './job-events.ts';
-import { loadToolsConfig, upscalerCategories } from '../worker/tools/index.ts';
+import { loadToolsConfig, upscalerCategories } from '../common/tools/index.ts';
 import { ApiMetrics } from './metrics.ts';
 import { LocalUploadStore, type UploadStore } from './uploads.ts';
 
@@ -42,8 +42,10 @@ export interface ApiServerOptions {
   /** open event streams per user (default 3) and per process (default 20 000): 429 past either */
   maxEventStreamsPerUser?: number;
   maxEventStreams?: number;
-  /** default: the categories of the tools configuration the worker maps with (FILA_WORKFLOWS_FILE) */
+  /** default: the categories of the tools configuration in workflowsFile */
   upscalerCategories?: readonly string[];
+  /** the tools configuration the worker maps with (FILA_WORKFLOWS_FILE; default common/tools/workflows.json) */
+  workflowsFile?: string;
 }
 
 export interface ApiServer {
@@ -55,7 +57,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const logger = opts.logger ?? pino({ name: 'fila-api' });
   // the API accepts exactly the upscaler categories the worker has workflows for (a bad
   // configuration stops start-up here too, naming the key)
-  const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig());
+  const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig(opts.workflowsFile));
   const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10);
   const fila = new FilaDb(pool);
   const metrics = new ApiMetrics({ processMetrics: true });

@@ -3,11 +3,11 @@
 // counts the slot holders' remaining time. Real concurrent connections, real PostgreSQL.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
-import { onConnections, rejected } from '../test-support/concurrency.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
+import { onConnections, rejected } from '../../dev/test-support/concurrency.ts';
+import { waitFor } from '../../dev/test-support/wait.ts';
 import { FilaDb, type Job } from '../fila.ts';
-import { waitFor } from '../../api/test/support.ts';
 
 let t: TestDatabase;
 let pool: pg.Pool;
@@ -76,10 +76,10 @@ describe('parallel submits', () => {
       let waitedForLock = false;
       let done = false;
       void pending.then(() => { done = true; }, () => { done = true; });
-      await waitFor(async () => {
+      await waitFor('the second submit to finish or to wait for the lock', async () => {
         if ((await waitEvent(pid)).wait_event === 'advisory') waitedForLock = true;
         return done || waitedForLock;
-      }, 'the second submit to finish or to wait for the lock');
+      });
       expect(waitedForLock).toBe(false);
       expect((await pending).job.status).toBe('queued');
       await a.query('commit');
@@ -100,7 +100,7 @@ describe('parallel submits', () => {
       const early = (await new FilaDb(a).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(1) })).job;
       const pid = await backendPid(f);
       const finishing = new FilaDb(f).finishJob(holders[0]!.id, 'completed', ok, null);
-      await waitFor(async () => (await waitEvent(pid)).wait_event === 'advisory', 'the finish to wait for the open submit');
+      await waitFor('the finish to wait for the open submit', async () => (await waitEvent(pid)).wait_event === 'advisory');
       // a submit that begins now queues behind the waiting finish, and draws a later ticket
       const late = new FilaDb(b).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(2) });
       await a.query('commit');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createBenchDatabase, dropBenchDatabase, withClient } from '../../db/bench-support.ts';
-import { startEmbedded, type EmbeddedServer } from '../../db/embedded.ts';
+import { startEmbedded, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { findPgbench } from './pgbench.ts';
 import {
   depthPhase, fanoutPhase, floorPhase, fullSizes, handoffPhase, httpPhase, runPhase, smokeSizes, submitPhase, type Ctx,

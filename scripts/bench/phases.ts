@@ -7,12 +7,12 @@ import {
   benchUserIds, endPause, explainNested, fundBenchUsers, queueCounts, queueTail,
   queuedSample, slotHolder, submitScript, tableSizes, vacuumAnalyze, withClient,
 } from '../../db/bench-support.ts';
-import { freePort } from '../../db/embedded.ts';
+import { freePort } from '../../dev/embedded-postgres.ts';
 import { FilaDb } from '../../db/fila.ts';
 import { createPool } from '../../db/pool.ts';
 import { signToken } from '../../api/auth.ts';
 import { startWorker } from '../../worker/runner.ts';
-import { startFakeRunningHub } from '../../worker/runninghub/fake-server.ts';
+import { startFakeRunningHub } from '../../dev/fake-runninghub/server.ts';
 import { pgbench, pgbenchInit, type PgbenchResult, type PgbenchTool } from './pgbench.ts';
 import { startNode, waitForHttp, type Child } from './processes.ts';
 

@@ -3,7 +3,7 @@
 // db/test-support, it runs as the database owner; nothing in production imports it.
 import pg from 'pg';
 import { migrate } from './migrate.ts';
-import { databaseUrl } from './test-support/urls.ts';
+import { databaseUrl } from '../dev/test-support/urls.ts';
 
 /** Each phase gets its own database on the same server (fresh queue, same PostgreSQL). */
 export async function createBenchDatabase(serverUrl: string, name: string): Promise<string> {
