@@ -1,9 +1,9 @@
 // The benchmark's SQL (npm run bench): fresh databases, funded users by the hundred thousand, the
 // pgbench script that calls submit_job, churn, and the plans of the hot statements. Like
-// db/test-support, it runs as the database owner; nothing in production imports it.
+// dev/test-support, it runs as the database owner; nothing in production imports it.
 import pg from 'pg';
-import { migrate } from './migrate.ts';
-import { databaseUrl } from '../dev/test-support/urls.ts';
+import { migrate } from '../db/migrate.ts';
+import { databaseUrl } from './test-support/urls.ts';
 
 /** Each phase gets its own database on the same server (fresh queue, same PostgreSQL). */
 export async function createBenchDatabase(serverUrl: string, name: string): Promise<string> {
@@ -72,6 +72,25 @@ export async function benchUserIds(url: string, prefix: string, from: number, to
 /** pgbench's script: one submit_job per transaction, each by a new funded user, for a job that hangs. */
 export function submitScript(prefix: string): string {
   return `select id from fila.submit_job(fila_bench.next_user_${prefix}(), 'upscaler', '{"image_url":"https://files.example/bench.png#fake=hang","category":"pessoas"}'::jsonb);\n`;
+}
+
+/**
+ * `n` real submit_job calls by funded users, 2,000 to a transaction (one commit per batch, not per
+ * submit: filling a deep queue must not take the benchmark's whole time budget).
+ */
+export async function submitMany(url: string, prefix: string, n: number, input: Record<string, unknown>): Promise<void> {
+  await withClient(url, async (c) => {
+    for (let done = 0; done < n; done += 2000) {
+      await c.query(`do $$ begin
+        for i in 1..${Math.min(2000, n - done)} loop
+          perform fila.submit_job(fila_bench.next_user_${prefix}(), 'upscaler', '${JSON.stringify(input).replaceAll("'", "''")}'::jsonb);
+        end loop; end $$`);
+    }
+  });
+}
+
+export async function setMaxSlots(url: string, slots: number): Promise<void> {
+  await withClient(url, (c) => c.query('update fila.settings set max_slots = $1', [slots]));
 }
 
 export interface QueueCounts { queued: number; busy: number; tickets: number }

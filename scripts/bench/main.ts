@@ -10,7 +10,7 @@ import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createBenchDatabase, dropBenchDatabase, withClient } from '../../db/bench-support.ts';
+import { createBenchDatabase, dropBenchDatabase, withClient } from '../../dev/bench-support.ts';
 import { startEmbedded, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { findPgbench } from './pgbench.ts';
 import {

@@ -5,8 +5,8 @@ import http from 'node:http';
 import pg from 'pg';
 import {
   benchUserIds, endPause, explainNested, fundBenchUsers, queueCounts, queueTail,
-  queuedSample, slotHolder, submitScript, tableSizes, vacuumAnalyze, withClient,
-} from '../../db/bench-support.ts';
+  queuedSample, setMaxSlots, slotHolder, submitMany, submitScript, tableSizes, vacuumAnalyze, withClient,
+} from '../../dev/bench-support.ts';
 import { freePort } from '../../dev/embedded-postgres.ts';
 import { FilaDb } from '../../db/fila.ts';
 import { createPool } from '../../db/pool.ts';
@@ -30,11 +30,11 @@ export interface Sizes {
 
 export const fullSizes: Sizes = {
   seconds: 10, clients: [1, 8, 32], pgbenchScale: 10, handoffs: 1000,
-  depths: [100, 10_000, 100_000], opsPerDepth: 100, streams: 10_000, runJobs: 10_000, runSeconds: 300,
+  depths: [100, 10_000, 100_000], opsPerDepth: 100, streams: 10_000, runJobs: 10_000, runSeconds: 240,
 };
 export const smokeSizes: Sizes = {
   seconds: 1, clients: [1, 4], pgbenchScale: 1, handoffs: 10,
-  depths: [20, 100], opsPerDepth: 5, streams: 20, runJobs: 20, runSeconds: 60,
+  depths: [20, 100], opsPerDepth: 3, streams: 10, runJobs: 6, runSeconds: 60,
 };
 
 export interface Ctx {
@@ -240,7 +240,7 @@ async function churn(c: pg.Client, fila: FilaDb, depth: number, log: (line: stri
 export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
   const tool = requirePgbench(ctx);
   const { depths, opsPerDepth: ops } = ctx.sizes;
-  const extraSubmits = depths.length * (32 * ctx.sizes.seconds * 4000);
+  const extraSubmits = depths.length * ctx.sizes.seconds * 6000;
   await fundBenchUsers(url, 'd', depths.at(-1)! + depths.length * (ops * 4 + 100) + extraSubmits);
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -250,7 +250,7 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
   try {
     for (const depth of depths) {
       const now = (await queueCounts(url)).queued;
-      if (depth > now) await pgbench(tool, url, { mode: { script: submitScript('d') }, clients: 8, transactions: depth - now + 40 });
+      if (depth > now) await submitMany(url, 'd', depth - now + 40, hangInput);
       await churn(c, fila, depth, ctx.log);
       await vacuumAnalyze(url);
       const tail = (await queueTail(c))!;
@@ -359,10 +359,9 @@ async function metricValue(apiUrl: string, name: string): Promise<number> {
 }
 
 export async function fanoutPhase(ctx: Ctx, url: string): Promise<FanoutResult> {
-  const tool = requirePgbench(ctx);
   const n = ctx.sizes.streams;
-  await fundBenchUsers(url, 's', n + 3 + 8);
-  await pgbench(tool, url, { mode: { script: submitScript('s') }, clients: 8, transactions: n + 3 });
+  await fundBenchUsers(url, 's', n + 3);
+  await submitMany(url, 's', n + 3, hangInput);
   const { rows: jobs } = await withClient(url, (c) => c.query<{ id: string; user_id: string }>(
     `select id::text, user_id::text from fila.jobs where status = 'queued' order by queue_seq`));
   const tokens = await Promise.all(jobs.map((j) => signToken(jwtSecret, j.user_id)));
@@ -422,22 +421,25 @@ export async function fanoutPhase(ctx: Ctx, url: string): Promise<FanoutResult> 
 
 // 7. a 10,000-job run: peak RSS of the API and the worker ----------------------------------------
 
-export interface RunResult { jobs: number; completed: number; seconds: number; api_peak_mb: number; worker_peak_mb: number; jobs_per_second: number }
+export interface RunResult { jobs: number; completed: number; seconds: number; api_peak_mb: number; worker_peak_mb: number; jobs_per_second: number; max_slots: number }
+
+/** Slots in the whole-run phase: it measures memory under load, not the provider's pace. */
+const runSlots = 20;
 
 export async function runPhase(ctx: Ctx, url: string): Promise<RunResult> {
-  const tool = requirePgbench(ctx);
   const n = ctx.sizes.runJobs;
-  await fundBenchUsers(url, 'r', n + 4);
+  await fundBenchUsers(url, 'r', n);
+  await setMaxSlots(url, runSlots);
   const fake = await startFakeRunningHub({ defaultMs: 0, maxConcurrentPerKey: 1_000_000 });
   const api = await startApi(url);
   const worker = startNode('worker/main.ts', {
     DATABASE_URL: url, FILA_WEBHOOK_SECRET: webhookSecret, RUNNINGHUB_API_KEY: 'bench-key',
     RUNNINGHUB_BASE_URL: fake.url, FILA_PUBLIC_URL: api.url, NODE_ENV: 'production', LOG_LEVEL: 'warn',
+    FILA_WORKER_CONCURRENCY: String(runSlots * 2),
   }, ctx.log);
   try {
     const t0 = performance.now();
-    const script = `select id from fila.submit_job(fila_bench.next_user_r(), 'upscaler', '{"image_url":"https://files.example/run.png#fake=ok:0","category":"pessoas"}'::jsonb);\n`;
-    await pgbench(tool, url, { mode: { script }, clients: 4, transactions: n });
+    await submitMany(url, 'r', n, { image_url: 'https://files.example/run.png#fake=ok:0', category: 'pessoas' });
     let apiPeak = 0;
     let workerPeak = 0;
     let completed = 0;
@@ -454,7 +456,7 @@ export async function runPhase(ctx: Ctx, url: string): Promise<RunResult> {
     apiPeak = Math.max(apiPeak, api.child.rss().peak);
     workerPeak = Math.max(workerPeak, worker.rss().peak);
     ctx.log(`run: ${completed}/${n} jobs ended in ${seconds.toFixed(0)} s; peak RSS API ${apiPeak.toFixed(0)} MB, worker ${workerPeak.toFixed(0)} MB`);
-    return { jobs: n, completed, seconds, api_peak_mb: apiPeak, worker_peak_mb: workerPeak, jobs_per_second: completed / seconds };
+    return { jobs: n, completed, seconds, api_peak_mb: apiPeak, worker_peak_mb: workerPeak, jobs_per_second: completed / seconds, max_slots: runSlots };
   } finally {
     await worker.stop();
     await api.child.stop();

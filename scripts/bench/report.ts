@@ -116,7 +116,7 @@ export function renderMarkdown(r: BenchResults): string {
 
   if (p.run) {
     out.push('## A whole run: peak memory', '',
-      `${p.run.jobs} jobs submitted at once (fake tasks of 0 ms), API and worker as their own processes, \`max_slots\` 3.`, '',
+      `${p.run.jobs} jobs submitted at once (fake tasks of 0 ms), API and worker as their own processes, \`max_slots\` ${p.run.max_slots} (memory under load, not the provider's pace), bounded at ${r.sizes.runSeconds} s.`, '',
       '| jobs ended | seconds | jobs/s | API peak RSS MB | worker peak RSS MB |', '|---:|---:|---:|---:|---:|',
       `| ${p.run.completed} / ${p.run.jobs} | ${f(p.run.seconds)} | ${f(p.run.jobs_per_second, 1)} | ${f(p.run.api_peak_mb)} | ${f(p.run.worker_peak_mb)} |`, '');
   }
