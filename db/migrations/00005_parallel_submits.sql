@@ -43,15 +43,23 @@ create index jobs_completed_by_tool on fila.jobs (tool, finished_at desc) where 
 
 -- Locks --------------------------------------------------------------------------------------------
 
-create or replace function fila._lock_dispatch() returns void
+-- A statement after the dispatch lock must see what committed while we waited: that needs READ
+-- COMMITTED (under REPEATABLE READ the snapshot predates the lock: slots would be over-counted, and
+-- a submit's free-slot check could miss the finish it waited for).
+create function fila._require_read_committed() returns void
 language plpgsql as $$
 begin
-  -- A later statement must see what committed while we waited: that needs READ COMMITTED
-  -- (under REPEATABLE READ the snapshot predates the lock and slots would be over-counted).
   if current_setting('transaction_isolation') <> 'read committed' then
     raise exception 'fila state changes must run in READ COMMITTED, not %', current_setting('transaction_isolation')
       using errcode = '25001';
   end if;
+end;
+$$;
+
+create or replace function fila._lock_dispatch() returns void
+language plpgsql as $$
+begin
+  perform fila._require_read_committed();
   perform pg_catalog.pg_advisory_xact_lock(1179208769, 0); -- 'FILA' dispatch lock, EXCLUSIVE
   perform fila._resolve_tickets();
 end;
@@ -61,11 +69,7 @@ $$;
 create function fila._lock_dispatch_shared() returns void
 language plpgsql as $$
 begin
-  -- the submit's free-slot check must see what committed while it waited (no lost wake-up)
-  if current_setting('transaction_isolation') <> 'read committed' then
-    raise exception 'fila state changes must run in READ COMMITTED, not %', current_setting('transaction_isolation')
-      using errcode = '25001';
-  end if;
+  perform fila._require_read_committed();
   perform pg_catalog.pg_advisory_xact_lock_shared(1179208769, 0);
 end;
 $$;
