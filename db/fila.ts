@@ -257,7 +257,7 @@ export class FilaDb {
   }
 
   async queue(limit = 100): Promise<QueueEntry[]> {
-    return this.rows<QueueEntry>('select * from fila.queue order by position limit $1', [limit]);
+    return this.rows<QueueEntry>('select * from fila.queue_head($1) order by position', [limit]);
   }
 
   async activeJobs(): Promise<ActiveJob[]> {
@@ -340,7 +340,7 @@ export class FilaDb {
     return this.one<QueueSnapshot>(
       `select (select row_to_json(o) from fila.queue_overview o) as overview,
               coalesce((select json_agg(q order by q.position) from
-                (select * from fila.queue order by position limit $1) q), '[]') as jobs`,
+                (select * from fila.queue_head($1)) q), '[]') as jobs`,
       [limit]);
   }
 

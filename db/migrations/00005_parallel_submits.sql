@@ -366,6 +366,16 @@ language sql stable security definer set search_path = pg_catalog, fila, pg_temp
 $$;
 comment on function fila.watched_jobs(uuid[]) is 'For each given job: status, position and eta while queued, and the whole job JSON once it is not queued. One statement for every event stream of an API process.';
 
+-- The head of the queue with its places, walking only the head (the view fila.queue numbers the
+-- whole queue before a limit applies: 100,000 rows for the dashboard's first 100).
+create function fila.queue_head(n integer) returns setof fila.queue
+language sql stable security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+  select h.id, h.user_id, h.tool, (row_number() over (order by h.queue_seq))::integer, h.created_at, h.presence, h.last_seen_at
+  from (select j.* from fila.jobs j where j.status = 'queued' order by j.queue_seq limit queue_head.n) h
+  order by h.queue_seq;
+$$;
+comment on function fila.queue_head(integer) is 'The first n queued jobs with their places (fila.queue''s columns), reading only them.';
+
 -- Presence for every open stream of an API process in one statement (was one per stream).
 create function fila.touch_jobs(job_ids uuid[], user_ids uuid[]) returns void
 language sql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
@@ -388,5 +398,8 @@ alter function fila.touch_job(uuid, uuid) set jit = off;
 alter function fila.receive_webhook(uuid, text, jsonb) set jit = off;
 alter function fila.job(uuid, uuid) set jit = off;
 
-revoke execute on function fila.watched_jobs(uuid[]), fila.touch_jobs(uuid[], uuid[]) from public;
-grant execute on function fila.watched_jobs(uuid[]), fila.touch_jobs(uuid[], uuid[]) to fila_app;
+revoke execute on function fila.watched_jobs(uuid[]), fila.touch_jobs(uuid[], uuid[]), fila.queue_head(integer) from public;
+grant execute on function fila.watched_jobs(uuid[]), fila.touch_jobs(uuid[], uuid[]), fila.queue_head(integer) to fila_app;
+revoke execute on function fila._require_read_committed(), fila._lock_dispatch_shared(), fila._resolve_tickets(),
+  fila._dispatch_could_start(), fila._eta_basis(), fila._eta_early(bigint, float8[], float8), fila._eta(bigint, fila.eta_basis)
+  from public;
