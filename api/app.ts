@@ -33,10 +33,6 @@ export interface AppDeps {
   development: boolean;
   /** null: uploads are refused (501) until a store is configured */
   uploads: UploadStore | null;
-  /** the event stream's comment heartbeat (default 15 s) */
-  sseHeartbeatMs?: number;
-  /** how often an open stream marks its queued job as seen (default 10 s) */
-  presenceTouchMs?: number;
   /** JSON request body limit (default 256 KiB) */
   maxJsonBytes?: number;
   /** the upscaler's categories, from the tools configuration */

@@ -1,18 +1,27 @@
-// Live job updates: one LISTEN connection per process on `fila_jobs`, fanned out to every open
-// event stream. A notification names one job, but any transition can move queue positions, so on
-// every notification the hub re-reads all watched jobs (one statement) and each watcher pushes
-// only when its job's status or position changed. Bursts coalesce: while a re-read runs, more
-// notifications just mark it dirty and one more re-read follows.
+// Live job updates for every open event stream of this process, with database work that does not
+// grow with the number of streams:
+// - one LISTEN connection on `fila_jobs`; after a transition (bursts coalesce), ONE statement
+//   (fila.watched_jobs) reads the status, position and ETA of every watched job, and each stream
+//   is pushed only when its job's status, position or ETA changed;
+// - while some watched job is queued, the same statement runs every few seconds, so the ETA
+//   counts down without a query per stream;
+// - presence (a queued job with an open stream counts as seen): one fila.touch_jobs for all
+//   streams; comment heartbeats from one timer;
+// - bounded: at most `maxStreamsPerUser` streams per user and `maxStreams` per process; past
+//   either, 429 `too_many_event_streams` before anything is opened.
 import pg from 'pg';
 import type pino from 'pino';
-import type { FilaDb, JobJson, JobStatus } from '../db/fila.ts';
+import { isTerminalStatus, type FilaDb, type JobJson, type JobStatus, type WatchedJob } from '../db/fila.ts';
+import { ApiError } from './errors.ts';
 
 export interface Transition { job_id: string; status: JobStatus }
 
-export interface Watcher {
-  onJob(json: JobJson): void;
-  /** the hub is shutting down */
-  onClose(): void;
+/** Where one stream's events go (the SSE response). */
+export interface StreamSink {
+  send(json: JobJson): void;
+  ping(): void;
+  /** the job is terminal (after its last event) or the hub is stopping */
+  close(): void;
 }
 
 export interface JobEventsHubOptions {
@@ -21,18 +30,50 @@ export interface JobEventsHubOptions {
   logger: pino.Logger;
   /** called for every transition (metrics) */
   onTransition?: (t: Transition) => void;
+  /** called after each statement that re-read the watched jobs (metrics) */
+  onRefresh?: () => void;
+  /** called when a stream is refused past a cap (metrics) */
+  onRefused?: (per: 'user' | 'process') => void;
   /** first reconnect delay; doubles up to 5 s */
   reconnectMs?: number;
+  /** how often queued jobs' ETA is re-read and pushed when it changed (default 2 s) */
+  etaRefreshMs?: number;
+  /** comment heartbeat on every stream (default 15 s) */
+  heartbeatMs?: number;
+  /** how often open streams mark their queued jobs as seen, in one statement (default 10 s) */
+  presenceTouchMs?: number;
+  /** open streams per user (default 3) */
+  maxStreamsPerUser?: number;
+  /** open streams in this process (default 20 000) */
+  maxStreams?: number;
+}
+
+interface Stream {
+  jobId: string;
+  userId: string;
+  /** the caller owns the job (an operator watching someone's job does not keep it alive) */
+  own: boolean;
+  sink: StreamSink;
+  last: JobJson;
+  /** refreshes that began before this stream's first read carry older news: ignored */
+  readyEpoch: number;
+  closed: boolean;
 }
 
 export class JobEventsHub {
   private client: pg.Client | null = null;
-  private readonly watchers = new Map<string, Set<Watcher>>();
+  private readonly watchers = new Map<string, Set<Stream>>();
+  private readonly perUser = new Map<string, number>();
+  private open = 0;
   private stopped = false;
   private refreshing: Promise<void> | null = null;
   private dirty = false;
+  private epoch = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
+  private readonly timers: NodeJS.Timeout[] = [];
+  readonly maxStreamsPerUser: number;
+  readonly maxStreams: number;
   /** true while the LISTEN connection is up (healthz reports it) */
   listening = false;
   /** how many times the LISTEN connection has been (re)established */
@@ -40,11 +81,21 @@ export class JobEventsHub {
 
   constructor(private readonly opts: JobEventsHubOptions) {
     this.reconnectDelay = opts.reconnectMs ?? 250;
+    this.maxStreamsPerUser = opts.maxStreamsPerUser ?? 3;
+    this.maxStreams = opts.maxStreams ?? 20_000;
   }
 
   /** Connect and LISTEN; resolves once listening (a failure here is the caller's to report). */
   async start(): Promise<void> {
     await this.connect();
+    const every = (ms: number, fn: () => void) => {
+      const timer = setInterval(fn, ms);
+      timer.unref();
+      this.timers.push(timer);
+    };
+    every(this.opts.etaRefreshMs ?? 2000, () => { if (this.anyQueued()) this.poke(); });
+    every(this.opts.heartbeatMs ?? 15_000, () => { for (const s of this.streams()) s.sink.ping(); });
+    every(this.opts.presenceTouchMs ?? 10_000, () => this.touchAll());
   }
 
   private async connect(): Promise<void> {
@@ -117,26 +168,84 @@ export class JobEventsHub {
     this.poke();
   }
 
-  /** Watch one job; returns the function that stops watching. */
-  watch(jobId: string, watcher: Watcher): () => void {
-    let set = this.watchers.get(jobId);
+  /**
+   * Reserve a stream for this user before opening it: ApiError 429 past a cap. Call the returned
+   * function once the stream is over (whether or not it was attached).
+   */
+  reserve(userId: string): () => void {
+    if (this.open >= this.maxStreams) {
+      this.opts.onRefused?.('process');
+      throw new ApiError(429, 'too_many_event_streams',
+        'Este servidor está com o máximo de acompanhamentos abertos. Tente de novo em instantes.', { limit: this.maxStreams, per: 'process' });
+    }
+    const mine = this.perUser.get(userId) ?? 0;
+    if (mine >= this.maxStreamsPerUser) {
+      this.opts.onRefused?.('user');
+      throw new ApiError(429, 'too_many_event_streams',
+        'Você já tem o máximo de acompanhamentos abertos. Feche outra aba.', { limit: this.maxStreamsPerUser, per: 'user' });
+    }
+    this.perUser.set(userId, mine + 1);
+    this.open++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.open--;
+      const n = (this.perUser.get(userId) ?? 1) - 1;
+      if (n <= 0) this.perUser.delete(userId);
+      else this.perUser.set(userId, n);
+    };
+  }
+
+  /**
+   * Attach a stream whose job was read as `initial` (already sent by the caller). Returns the
+   * function that detaches it. A transition between that read and now is caught: the refresh
+   * this triggers began after the read.
+   */
+  attach(a: { jobId: string; userId: string; own: boolean; initial: JobJson; sink: StreamSink }): () => void {
+    const stream: Stream = { jobId: a.jobId, userId: a.userId, own: a.own, sink: a.sink, last: a.initial, readyEpoch: this.epoch, closed: false };
+    let set = this.watchers.get(a.jobId);
     if (!set) {
       set = new Set();
-      this.watchers.set(jobId, set);
+      this.watchers.set(a.jobId, set);
     }
-    set.add(watcher);
-    return () => {
-      const s = this.watchers.get(jobId);
-      if (!s) return;
-      s.delete(watcher);
-      if (s.size === 0) this.watchers.delete(jobId);
-    };
+    set.add(stream);
+    if (stream.own && a.initial.status === 'queued' && a.initial.presence) this.touch([stream]);
+    this.poke();
+    return () => this.detach(stream);
+  }
+
+  private detach(stream: Stream): void {
+    stream.closed = true;
+    const s = this.watchers.get(stream.jobId);
+    if (!s) return;
+    s.delete(stream);
+    if (s.size === 0) this.watchers.delete(stream.jobId);
   }
 
   get watcherCount(): number {
     let n = 0;
     for (const s of this.watchers.values()) n += s.size;
     return n;
+  }
+
+  private *streams(): Iterable<Stream> {
+    for (const set of this.watchers.values()) yield* set;
+  }
+
+  private anyQueued(): boolean {
+    for (const s of this.streams()) if (s.last.status === 'queued') return true;
+    return false;
+  }
+
+  private touchAll(): void {
+    this.touch([...this.streams()].filter((s) => s.own && s.last.status === 'queued' && s.last.presence));
+  }
+
+  private touch(streams: Stream[]): void {
+    if (streams.length === 0) return;
+    this.opts.fila.touchJobs(streams.map((s) => ({ jobId: s.jobId, userId: s.userId })))
+      .catch((err: unknown) => this.opts.logger.warn({ err, streams: streams.length }, 'presence touch failed'));
   }
 
   /** Re-read every watched job soon (coalesced). */
@@ -154,22 +263,47 @@ export class JobEventsHub {
       this.dirty = false;
       const ids = [...this.watchers.keys()];
       if (ids.length === 0) continue;
+      const epoch = ++this.epoch;
       try {
-        const jobs = await this.opts.fila.jobsJson(ids);
-        for (const json of jobs) {
-          for (const w of this.watchers.get(json.id) ?? []) w.onJob(json);
-        }
+        const rows = await this.opts.fila.watchedJobs(ids);
+        this.opts.onRefresh?.();
+        for (const row of rows) await this.apply(row, epoch);
       } catch (err) {
-        // the next notification (or a stream's periodic check) tries again
+        // the next notification or ETA tick tries again
         this.opts.logger.error({ err }, 're-reading watched jobs failed');
       }
     } while (this.dirty && !this.stopped);
   }
 
+  private async apply(row: WatchedJob, epoch: number): Promise<void> {
+    const set = this.watchers.get(row.id);
+    if (!set) return;
+    const targets = [...set].filter((s) => s.readyEpoch < epoch);
+    if (targets.length === 0) return;
+    let next: JobJson | null = row.json;
+    if (!next) {
+      const last = targets[0]!.last;
+      // back to queued after a requeue: the slot's fields are gone too, read the whole job once
+      next = last.status === 'queued' ? { ...last, position: row.position, eta: row.eta } : (await this.opts.fila.job(row.id)).json;
+    }
+    for (const s of targets) {
+      if (s.closed) continue;
+      const l = s.last;
+      if (l.status === next.status && l.position === next.position && l.eta === next.eta) continue;
+      s.last = s.last.status === 'queued' && next.status === 'queued' ? { ...s.last, position: next.position, eta: next.eta } : next;
+      s.sink.send(s.last);
+      if (isTerminalStatus(next.status)) {
+        this.detach(s);
+        s.sink.close();
+      }
+    }
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    for (const set of this.watchers.values()) for (const w of set) w.onClose();
+    for (const t of this.timers) clearInterval(t);
+    for (const s of [...this.streams()]) s.sink.close();
     this.watchers.clear();
     await this.refreshing;
     const client = this.client;

@@ -38,6 +38,8 @@ const server = await startApiServer({
   ...(config.FILA_PUBLIC_URL ? { publicUrl: config.FILA_PUBLIC_URL } : {}),
   ...(config.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: config.FILA_LISTEN_DATABASE_URL } : {}),
   ...(config.FILA_UPLOAD_DIR ? { uploadDir: config.FILA_UPLOAD_DIR } : {}),
+  ...(config.FILA_MAX_EVENT_STREAMS ? { maxEventStreams: config.FILA_MAX_EVENT_STREAMS } : {}),
+  ...(config.FILA_MAX_EVENT_STREAMS_PER_USER ? { maxEventStreamsPerUser: config.FILA_MAX_EVENT_STREAMS_PER_USER } : {}),
 });
 
 onShutdown(async (signal) => {

@@ -44,6 +44,15 @@ export class ApiMetrics {
     registers: [this.registry],
   });
   readonly sseStreams = new Gauge({ name: 'fila_sse_streams', help: 'Open job event streams', registers: [this.registry] });
+  readonly streamRefreshes = new Counter({
+    name: 'fila_event_stream_refreshes_total',
+    help: 'Statements that re-read every watched job for the event streams (one per transition burst or ETA tick, not per stream)',
+    registers: [this.registry],
+  });
+  readonly streamsRefused = new Counter({
+    name: 'fila_event_streams_refused_total', help: 'Event streams refused with 429, by which cap (user or process)',
+    labelNames: ['per'], registers: [this.registry],
+  });
 
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });

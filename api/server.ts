@@ -37,6 +37,11 @@ export interface ApiServerOptions {
   poolSize?: number;
   sseHeartbeatMs?: number;
   presenceTouchMs?: number;
+  /** how often queued jobs' ETA is re-read for the event streams (default 2 s) */
+  etaRefreshMs?: number;
+  /** open event streams per user (default 3) and per process (default 20 000): 429 past either */
+  maxEventStreamsPerUser?: number;
+  maxEventStreams?: number;
   /** default: the categories of the tools configuration in workflowsFile */
   upscalerCategories?: readonly string[];
   /** the tools configuration the worker maps with (FILA_WORKFLOWS_FILE; default common/tools/workflows.json) */
@@ -58,6 +63,13 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const metrics = new ApiMetrics({ processMetrics: true });
   const hub = new JobEventsHub({
     databaseUrl: opts.listenDatabaseUrl ?? opts.databaseUrl, fila, logger: logger.child({ component: 'listen' }),
+    ...(opts.sseHeartbeatMs !== undefined ? { heartbeatMs: opts.sseHeartbeatMs } : {}),
+    ...(opts.presenceTouchMs !== undefined ? { presenceTouchMs: opts.presenceTouchMs } : {}),
+    ...(opts.etaRefreshMs !== undefined ? { etaRefreshMs: opts.etaRefreshMs } : {}),
+    ...(opts.maxEventStreamsPerUser !== undefined ? { maxStreamsPerUser: opts.maxEventStreamsPerUser } : {}),
+    ...(opts.maxEventStreams !== undefined ? { maxStreams: opts.maxEventStreams } : {}),
+    onRefresh: () => metrics.streamRefreshes.inc(),
+    onRefused: (per) => metrics.streamsRefused.inc({ per }),
     onTransition: (t) => {
       if (!isTerminalStatus(t.status)) return;
       fila.job(t.job_id).then(({ job }) => metrics.observeFinished(job))
@@ -80,8 +92,6 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const deps: AppDeps = {
     fila, hub, metrics, logger, uploads, onClose,
     jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
-    ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
-    ...(opts.presenceTouchMs !== undefined ? { presenceTouchMs: opts.presenceTouchMs } : {}),
     upscalerCategories: categories,
   };
   const app = createApp(deps);

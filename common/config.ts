@@ -70,6 +70,14 @@ export const envVars = {
     schema: optionalString, usedBy: ['api'], developmentOnly: false, default: '.data/uploads in development',
     description: 'local upload folder; production may plug in another store',
   }),
+  FILA_MAX_EVENT_STREAMS: v({
+    schema: positiveInt('FILA_MAX_EVENT_STREAMS'), usedBy: ['api'], developmentOnly: false, default: '20000',
+    description: 'open job event streams one API process accepts; past it, `429 too_many_event_streams`',
+  }),
+  FILA_MAX_EVENT_STREAMS_PER_USER: v({
+    schema: positiveInt('FILA_MAX_EVENT_STREAMS_PER_USER'), usedBy: ['api'], developmentOnly: false, default: '3',
+    description: 'open job event streams per user on one API process (a few tabs); past it, `429 too_many_event_streams`',
+  }),
   RUNNINGHUB_API_KEY: v({
     schema: optionalString, usedBy: ['worker', 'start', 'reap'], developmentOnly: false,
     description: 'the RunningHub account\'s API key (`npm start` without it runs the local fake provider)',

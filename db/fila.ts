@@ -58,6 +58,15 @@ export interface JobJson {
   eta: number | null;
 }
 
+/** One row of fila.watched_jobs: json only once the job is not queued. */
+export interface WatchedJob {
+  id: string;
+  status: JobStatus;
+  position: number | null;
+  eta: number | null;
+  json: JobJson | null;
+}
+
 export interface QueueOverview {
   slots_total: number;
   slots_used: number;
@@ -248,7 +257,7 @@ export class FilaDb {
   }
 
   async queue(limit = 100): Promise<QueueEntry[]> {
-    return this.rows<QueueEntry>('select * from fila.queue order by position limit $1', [limit]);
+    return this.rows<QueueEntry>('select * from fila.queue_head($1) order by position', [limit]);
   }
 
   async activeJobs(): Promise<ActiveJob[]> {
@@ -302,12 +311,19 @@ export class FilaDb {
 
   // HTTP API (issue 4) -----------------------------------------------------------------------------
 
-  /** Several jobs as the API shows them, in one statement (the event stream re-reads its watched jobs). */
-  async jobsJson(jobIds: readonly string[]): Promise<JobJson[]> {
+  /** Every watched job in one statement: status, position and eta while queued, the whole JSON
+   *  once it is not queued (the event streams of an API process after a transition). */
+  async watchedJobs(jobIds: readonly string[]): Promise<WatchedJob[]> {
     if (jobIds.length === 0) return [];
-    return (await this.rows<{ json: JobJson }>(
-      `select fila.job_json(j) as json
-         from unnest($1::uuid[]) as w(id) cross join lateral fila.job(w.id) j`, [jobIds])).map((r) => r.json);
+    return this.rows<WatchedJob>(
+      'select id, status, position, eta, json from fila.watched_jobs($1::uuid[])', [jobIds]);
+  }
+
+  /** Presence for many queued jobs (each with its owner) in one statement. */
+  async touchJobs(pairs: ReadonlyArray<{ jobId: string; userId: string }>): Promise<void> {
+    if (pairs.length === 0) return;
+    await this.rows('select fila.touch_jobs($1::uuid[], $2::uuid[])',
+      [pairs.map((p) => p.jobId), pairs.map((p) => p.userId)]);
   }
 
   /** A user's balance and their newest ledger entries, read in one statement (one snapshot). */
@@ -324,7 +340,7 @@ export class FilaDb {
     return this.one<QueueSnapshot>(
       `select (select row_to_json(o) from fila.queue_overview o) as overview,
               coalesce((select json_agg(q order by q.position) from
-                (select * from fila.queue order by position limit $1) q), '[]') as jobs`,
+                (select * from fila.queue_head($1)) q), '[]') as jobs`,
       [limit]);
   }
 

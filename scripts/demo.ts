@@ -30,6 +30,7 @@ export function printReport(out: NodeJS.WritableStream, r: DemoResult): void {
     `  states: ${Object.entries(report.counts).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(' · ')}`,
     `  highest occupancy ${report.maxOccupancyReplayed}/${report.slotsTotal} · FIFO inversions ${report.fifoInversions} · refunds ${report.refunds} (${report.refundedCredits} credits)`,
     `  slot time per tool: ${Object.entries(report.perTool).map(([t, v]) => `${t} ${v.avgSlotSeconds === null ? '-' : seconds(v.avgSlotSeconds)}`).join(' · ')}`,
+    `  ETA vs the real wait: ${report.eta ? `median error ${report.eta.medianErrorSeconds.toFixed(1)} s (${report.eta.medianErrorPercent.toFixed(0)} %), p90 ${report.eta.p90ErrorSeconds.toFixed(1)} s (${report.eta.p90ErrorPercent.toFixed(0)} %) over ${report.eta.samples} estimates shown` : 'no job waited'}`,
     '',
     ...report.verdicts.map((v) => `  ${v.ok ? green('✓') : red('✗')} ${v.rule}${v.ok ? '' : red(' — BROKEN')}  — ${v.detail}`),
     '',

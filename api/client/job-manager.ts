@@ -212,8 +212,8 @@ export class JobManager {
   }
 
   /**
-   * Updates of one job: `onUpdate` gets the current state first, then each change of status or
-   * queue position, until a terminal state. Returns the function that stops it.
+   * Updates of one job: `onUpdate` gets the current state first, then each change of status,
+   * queue position or ETA (streamed or polled), until a terminal state. Returns the function that stops it.
    */
   subscribe(jobId: string, onUpdate: (job: Job) => void, opts: SubscribeOptions = {}): () => void {
     const stop = new AbortController();
@@ -221,7 +221,7 @@ export class JobManager {
     /** true once the job is terminal */
     const deliver = (job: Job): boolean => {
       if (stop.signal.aborted) return true;
-      if (!last || last.status !== job.status || last.position !== job.position) {
+      if (!last || last.status !== job.status || last.position !== job.position || last.eta !== job.eta) {
         last = job;
         onUpdate(job);
       }

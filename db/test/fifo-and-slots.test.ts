@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { onConnections, fulfilled, rejected } from '../../dev/test-support/concurrency.ts';
+import { observeSlots } from '../../dev/test-support/slot-observer.ts';
 import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaDb, type Job } from '../fila.ts';
 
@@ -75,23 +76,9 @@ describe('slots and FIFO', () => {
     const perSubmitter = 4;
     const users = await Promise.all(Array.from({ length: submitters * perSubmitter }, () => fundedUser(t.fila)));
     const times = new Map<string, { begin: number; end: number }>();
-    const violations: string[] = [];
     let racing = true;
-
     // an observer: every committed state it sees must have busy <= slots and no job queued behind a free slot
-    const observer = (async () => {
-      let samples = 0;
-      while (racing) {
-        const { rows: [s] } = await t.admin.query<{ busy: number; queued: number; slots: number }>(
-          `select (select count(*) from fila.jobs where status in ('starting','running'))::int as busy,
-                  (select count(*) from fila.jobs where status = 'queued')::int as queued,
-                  (select max_slots from fila.settings) as slots`);
-        samples++;
-        if (s!.busy > s!.slots) violations.push(`over-admitted: ${s!.busy} busy of ${s!.slots}`);
-        if (s!.queued > 0 && s!.busy < s!.slots) violations.push(`lost wake-up: ${s!.queued} queued, ${s!.busy}/${s!.slots} busy`);
-      }
-      return samples;
-    })();
+    const observer = observeSlots(t.admin);
 
     // finishers on their own connections, each finishing whatever holds a slot
     const finishers = (async () => {
@@ -125,7 +112,7 @@ describe('slots and FIFO', () => {
     // let the finishers work through the queue, then stop them
     for (let i = 0; i < 2000 && ((await counts()).queued ?? 0) > 0; i++) await new Promise((r) => setTimeout(r, 10));
     racing = false;
-    const samples = await observer;
+    const { samples, violations } = await observer.stop();
     await finishers;
     await drain();
 

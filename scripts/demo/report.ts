@@ -19,6 +19,8 @@ export interface Observed {
   cancelSeenStatus: JobStatus | null;
   /** jobs that did not reach a terminal state before the wait ended */
   unfinished: string[];
+  /** every ETA a waiting job's page was shown (the submit's answer, then each update), and when */
+  etas: Array<{ jobId: string; at: Date; eta: number }>;
 }
 
 export interface DemoReport {
@@ -31,6 +33,8 @@ export interface DemoReport {
   refunds: number;
   refundedCredits: number;
   perTool: Record<string, { n: number; avgSlotSeconds: number | null }>;
+  /** ETAs shown against the wait that followed (until the job's start), in seconds: null without samples */
+  eta: { samples: number; medianErrorSeconds: number; p90ErrorSeconds: number; medianErrorPercent: number; p90ErrorPercent: number } | null;
 }
 
 const holding = (s: JobStatus | null) => s === 'starting' || s === 'running';
@@ -163,8 +167,28 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
       ? done.reduce((s, r) => s + (r.job.finished_at!.getTime() - r.job.started_at!.getTime()) / 1000, 0) / done.length : null;
   }
 
+  // the ETA shown at each moment against what the wait really was from that moment on
+  const startedAt = new Map(rows.filter((r) => r.job.started_at).map((r) => [r.job.id, r.job.started_at!.getTime()]));
+  const abs: number[] = [];
+  const rel: number[] = [];
+  for (const e of seen.etas) {
+    const start = startedAt.get(e.jobId);
+    if (start === undefined) continue;
+    const real = Math.max(0, (start - e.at.getTime()) / 1000);
+    abs.push(Math.abs(e.eta - real));
+    if (real >= 1) rel.push((100 * Math.abs(e.eta - real)) / real);
+  }
+  const pct = (values: number[], p: number) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]! : NaN;
+  };
+  const eta = abs.length ? {
+    samples: abs.length, medianErrorSeconds: pct(abs, 0.5), p90ErrorSeconds: pct(abs, 0.9),
+    medianErrorPercent: pct(rel, 0.5), p90ErrorPercent: pct(rel, 0.9),
+  } : null;
+
   return {
     ok: verdicts.every((v) => v.ok), verdicts, counts, slotsTotal,
-    maxOccupancyReplayed: maxReplayed, fifoInversions: inversions, refunds, refundedCredits, perTool,
+    maxOccupancyReplayed: maxReplayed, fifoInversions: inversions, refunds, refundedCredits, perTool, eta,
   };
 }

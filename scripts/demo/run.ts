@@ -117,7 +117,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     }));
 
     // sample occupancy from the database the whole time
-    const observed: Observed = { jobs: new Map(), maxOccupancySampled: 0, secondAttempt: null, cancelSeenStatus: null, unfinished: [] };
+    const observed: Observed = { jobs: new Map(), maxOccupancySampled: 0, secondAttempt: null, cancelSeenStatus: null, unfinished: [], etas: [] };
+    const sawEta = (j: { id: string; status: string; eta: number | null }) => {
+      if (j.status === 'queued' && j.eta !== null) observed.etas.push({ jobId: j.id, at: new Date(), eta: j.eta });
+    };
     const statuses = new Map<string, JobStatus>();
     let overview: QueueOverview | null = null;
     let holders: ActiveJob[] = [];
@@ -154,8 +157,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       }
       const job = await client.createJob(u.tool, u.input);
       track(u, job.id, job.status);
+      sawEta(job);
       view.note(`${u.name} submitted ${u.tool} (${job.status}${job.position ? `, position ${job.position}` : ''})`);
       unsubscribes.push(client.subscribe(job.id, (j) => {
+        sawEta(j);
         const before = statuses.get(j.id);
         statuses.set(j.id, j.status);
         if (before !== j.status && (j.status === 'failed' || j.status === 'canceled')) {
