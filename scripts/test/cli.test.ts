@@ -4,12 +4,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
-import { fundedUser, upscaleInput } from '../../db/test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { verifyToken } from '../../api/auth.ts';
-import { createEmptyDatabase, fila } from './support.ts';
+import { createEmptyDatabase, fila } from '../../dev/test-support/processes.ts';
+import { waitFor } from '../../dev/test-support/wait.ts';
 import { repoRoot } from '../config.ts';
-import { waitFor } from '../../api/test/support.ts';
 
 let t: TestDatabase;
 let env: Record<string, string>;
@@ -178,16 +178,16 @@ describe('fila CLI', () => {
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const frames = () => stdout.split('\x1b[H\x1b[2J').filter(Boolean);
     try {
-      await waitFor(() => frames().length >= 1, 'a first frame');
+      await waitFor('a first frame', () => frames().length >= 1);
       const u = await fundedUser(t.fila);
       const { job } = await t.fila.submitJob({ userId: u, tool: 'upscaler', input: upscaleInput(99) });
-      await waitFor(() => frames().some((f) => f.includes(job.id)), 'a frame with the new job');
+      await waitFor('a frame with the new job', () => frames().some((f) => f.includes(job.id)));
       await t.fila.cancelJob(job.id, u);
-      await waitFor(() => {
+      await waitFor('a later frame without it', () => {
         const all = frames();
         const seenAt = all.findIndex((f) => f.includes(job.id));
         return all.slice(seenAt + 1).some((f) => f.endsWith('Ctrl-C stops\n') && !f.includes(job.id));
-      }, 'a later frame without it');
+      });
       // every frame starts by homing the cursor and clearing: the screen is redrawn, not scrolled
       expect(stdout.startsWith('\x1b[H\x1b[2J')).toBe(true);
     } finally {

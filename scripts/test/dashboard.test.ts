@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser } from '../../db/test-support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { signToken } from '../../api/auth.ts';
 import { repoRoot } from '../config.ts';
 import { startSystem, type RunningSystem } from '../system.ts';
