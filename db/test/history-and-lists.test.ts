@@ -3,9 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { onConnections } from '../test-support/concurrency.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { onConnections } from '../../dev/test-support/concurrency.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaDb, type Job, type UserJobJson } from '../fila.ts';
 
 let t: TestDatabase;

@@ -3,7 +3,7 @@
 // the path every newcomer without it takes is proven on every run.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { chromiumExecutable, launchBrowser } from '../../db/test-support/browser.ts';
+import { chromiumExecutable, launchBrowser } from '../../dev/test-support/browser.ts';
 
 let browser: Browser | undefined;
 afterAll(async () => { await browser?.close(); });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser } from '../../db/test-support/browser.ts';
+import { launchBrowser } from '../../dev/test-support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { signToken } from '../../api/auth.ts';
