@@ -36,6 +36,7 @@ function shell(title: string, body: string, development: boolean): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${esc(title)} · fila</title>
+<link rel="icon" href="data:,">
 <style>${css}</style>
 </head>
 <body data-development="${development}">
@@ -56,7 +57,7 @@ export function toolPageHtml(form: ToolForm, tools: ToolForm[], opts: { developm
   </section>
   <div id="app" hidden>
     <section class="card">
-      <div class="row between"><h1>${esc(form.title)}</h1><span class="credits" data-testid="credits"></span></div>
+      <div class="row between"><h1>${esc(form.title)}</h1><span class="credits" id="credits" data-testid="credits"></span></div>
       <div id="active-elsewhere" class="notice" role="status" hidden data-testid="active-elsewhere"></div>
       <form id="job-form" novalidate>
         ${form.fields.map(field).join('\n        ')}
