@@ -9,6 +9,7 @@ import type pino from 'pino';
 import { toolInputSchemas, toolNames, tools } from '../common/tools/index.ts';
 import type { FilaDb } from '../db/fila.ts';
 import { mountDashboard } from './dashboard/index.ts';
+import { mountToolPages } from './tool-pages/index.ts';
 import { requireAuth, requireOperator } from './auth.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from './errors.ts';
@@ -99,6 +100,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   webhookRoutes(routes);
   adminRoutes(routes);
   operationsRoutes(routes);
+
+  // the reference tool pages: development only (the app's own pages are the real ones)
+  if (deps.development) {
+    mountToolPages(app, {
+      inputSchemas, development: true, logger,
+      titles: Object.fromEntries(toolNames.map((t) => [t, (tools[t] as { title?: string }).title])),
+    });
+  }
 
   const dashboard = mountDashboard(app, { development: deps.development, jwtSecret: deps.jwtSecret, db: fila, logger });
   deps.onClose?.push(() => dashboard.close());

@@ -69,6 +69,20 @@ export const LedgerEntrySchema = z.object({
   created_at: timestamp,
 }).openapi('LedgerEntry');
 
+export const MyJobsQuery = z.object({
+  tool: z.enum(toolNames).optional().openapi({ description: 'Only this tool\'s jobs' }),
+  status: JobSchema.shape.status.optional().openapi({ description: 'Only jobs in this status' }),
+  cursor: z.uuid().optional().openapi({ description: 'The previous page\'s next_cursor' }),
+  limit: z.coerce.number().int().min(1).max(100).optional().openapi({ description: 'Jobs per page (default 20)' }),
+});
+
+export const MyJobsPage = z.object({
+  jobs: z.array(JobSchema.extend({
+    refunded_credits: z.number().int().nullable().openapi({ description: 'Credits given back for this job (failed or canceled), null when none' }),
+  })),
+  next_cursor: z.uuid().nullable().openapi({ description: 'Pass as `cursor` for the next (older) page; null on the last page' }),
+}).openapi('MyJobsPage');
+
 export const CreditsSchema = z.object({
   balance: z.number().int(),
   recent: z.array(LedgerEntrySchema),

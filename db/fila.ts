@@ -115,6 +115,27 @@ export interface StoredWebhook {
   processed_at: Date | null; outcome: string | null;
 }
 
+/** One of a user's jobs in their history: the job JSON plus the credits refunded for it (null: none). */
+export type UserJobJson = JobJson & { refunded_credits: number | null };
+/** A page of a user's jobs, newest first; `next_cursor` (a job id) asks for the next page. */
+export interface UserJobsPage { jobs: UserJobJson[]; next_cursor: string | null }
+export interface UserJobsQuery { tool?: string | null; status?: JobStatus | null; before?: string | null; limit?: number }
+
+/** One bucket of the operator's history charts (fila.activity_history). */
+export interface ActivityBucket {
+  bucket_start: Date; queue_depth: number; slots_used: number; starts: number;
+  wait_p50_seconds: number | null; wait_p95_seconds: number | null;
+  completed: number; failed: number; canceled: number; refunds: number; refunded_credits: number;
+}
+
+/** Everything about one job (fila.job_detail; dates as ISO text: read as JSON). */
+export interface JobDetail {
+  job: JobJson;
+  timeline: Array<{ event_id: number; at: string; from_status: JobStatus | null; to_status: JobStatus; reason: string }>;
+  ledger: Array<{ id: number; kind: 'debit' | 'refund'; amount: number; reason: string | null; created_at: string }>;
+  webhooks: Array<{ id: number; provider: string; payload: unknown; received_at: string; processed_at: string | null; outcome: string | null }>;
+}
+
 export interface SubmitRequest {
   userId: string;
   tool: string;
@@ -279,6 +300,31 @@ export class FilaDb {
 
   async jobTimeline(jobId: string): Promise<TimelineEntry[]> {
     return this.rows<TimelineEntry>('select * from fila.job_timeline where job_id = $1 order by event_id', [jobId]);
+  }
+
+  // History (tool pages, the dashboard's charts and job page, the CLI) ----------------------------
+
+  /** fila.user_jobs: one user's jobs, newest first, never anyone else's. */
+  async userJobs(userId: string, q: UserJobsQuery = {}): Promise<UserJobsPage> {
+    return (await this.one<{ page: UserJobsPage }>('select fila.user_jobs($1, $2, $3, $4, $5) as page',
+      [userId, q.tool ?? null, q.status ?? null, q.before ?? null, q.limit ?? 20])).page;
+  }
+
+  /** fila.activity_history: the last `hours` in buckets of `bucketSeconds`, oldest first. */
+  async activityHistory(hours = 3, bucketSeconds = 60, asOf?: Date): Promise<ActivityBucket[]> {
+    return asOf
+      ? this.rows<ActivityBucket>('select * from fila.activity_history($1, $2, $3)', [hours, bucketSeconds, asOf])
+      : this.rows<ActivityBucket>('select * from fila.activity_history($1, $2)', [hours, bucketSeconds]);
+  }
+
+  /** fila.job_detail: the job, its timeline, ledger lines and webhooks (operators). */
+  async jobDetail(jobId: string): Promise<JobDetail> {
+    return (await this.one<{ detail: JobDetail }>('select fila.job_detail($1) as detail', [jobId])).detail;
+  }
+
+  /** fila.jobs_by_prefix: the jobs whose id starts with these hex digits (at most `limit`). */
+  async jobsByPrefix(prefix: string, limit = 10): Promise<Job[]> {
+    return this.rows<Job>('select * from fila.jobs_by_prefix($1, $2)', [prefix, limit]);
   }
 
   // Operator dashboard and demo report (issue 5) ---------------------------------------------------

@@ -33,6 +33,44 @@ function json(values: Record<string, unknown>): boolean {
   return values.json === true;
 }
 
+async function queueText(db: FilaDb, limit: number): Promise<string> {
+  const [overview, active, queue] = await Promise.all([db.queueOverview(), db.activeJobs(), db.queue(limit)]);
+  const holders = active.filter((j) => j.status !== 'queued');
+  const lines = [bold(`slots ${overview.slots_used}/${overview.slots_total}   queued ${overview.queued}` +
+    (overview.oldest_queued_at ? `   oldest waiting ${since(overview.oldest_queued_at)}` : ''))];
+  if (overview.dispatch_paused_until) {
+    lines.push(`dispatch PAUSED until ${overview.dispatch_paused_until.toISOString()} (step ${overview.backoff_step}): ${overview.pause_reason ?? ''}`);
+  }
+  lines.push('\nslot holders', holders.length ? table(holders.map((j) => ({ ...j, held: since(j.started_at) })),
+    ['job_id', 'tool', 'status', 'user_id', 'held', 'deadline_at']) : dim('  (none)'));
+  lines.push('\nqueue (head first)', queue.length ? table(queue.map((q) => ({ ...q, waiting: since(q.queued_at) })),
+    ['position', 'job_id', 'tool', 'user_id', 'waiting', 'presence']) : dim('  (empty)'));
+  return lines.join('\n');
+}
+
+/** Redraw `frame()` in place (cursor home, clear to the end) until SIGINT/SIGTERM. */
+async function watch(frame: () => Promise<string>, everyMs: number): Promise<void> {
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => { stop = r; });
+  let running = true;
+  const onSignal = () => { running = false; stop(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    while (running) {
+      const text = await frame();
+      if (!running) break;
+      process.stdout.write(`\x1b[H\x1b[2J${text}\n`);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([stopped, new Promise((r) => { timer = setTimeout(r, everyMs); })]);
+      clearTimeout(timer); // Ctrl-C must not wait for the next redraw
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 const commands: Record<string, Command> = {
   start: {
     summary: 'the whole system in one process (same as `npm start`)',
@@ -114,48 +152,58 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
   },
   queue: {
     summary: 'the slots, the queue with positions, and whether dispatch is paused',
-    usage: 'fila queue [--limit N] [--json]',
+    usage: 'fila queue [--limit N] [--json] [--watch [--interval S]]',
     help: `Shows fila.queue_overview, the slot holders and the global FIFO (head first).
-  --limit N   queued jobs to list (default 50)
-  --json      machine-readable output`,
-    options: { limit: { type: 'string' }, json: { type: 'boolean' } },
-    async run({ values , config }) {
+  --limit N      queued jobs to list (default 50)
+  --json         machine-readable output
+  --watch        redraw in place every --interval seconds (default 1) until Ctrl-C
+  --interval S   seconds between redraws with --watch (0.2 to 3600)`,
+    options: { limit: { type: 'string' }, json: { type: 'boolean' }, watch: { type: 'boolean' }, interval: { type: 'string' } },
+    async run({ values, config }) {
       const limit = values.limit === undefined ? 50 : Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit must be a positive integer, not "${String(values.limit)}"`, 2);
+      const interval = values.interval === undefined ? 1 : Number(values.interval);
+      if (!Number.isFinite(interval) || interval < 0.2 || interval > 3600) {
+        throw new CliError(`--interval must be a number of seconds from 0.2 to 3600, not "${String(values.interval)}"`, 2);
+      }
+      if (values.watch && json(values)) throw new CliError('--watch draws for a person; use --json without it', 2);
       await withDb(config, async (db) => {
-        const [overview, active, queue] = await Promise.all([db.queueOverview(), db.activeJobs(), db.queue(limit)]);
-        const holders = active.filter((j) => j.status !== 'queued');
         if (json(values)) {
-          out(JSON.stringify({ overview, slots: holders, queue }, null, 2));
+          const [overview, active, queue] = await Promise.all([db.queueOverview(), db.activeJobs(), db.queue(limit)]);
+          out(JSON.stringify({ overview, slots: active.filter((j) => j.status !== 'queued'), queue }, null, 2));
           return;
         }
-        out(bold(`slots ${overview.slots_used}/${overview.slots_total}   queued ${overview.queued}` +
-          (overview.oldest_queued_at ? `   oldest waiting ${since(overview.oldest_queued_at)}` : '')));
-        if (overview.dispatch_paused_until) {
-          out(`dispatch PAUSED until ${overview.dispatch_paused_until.toISOString()} (step ${overview.backoff_step}): ${overview.pause_reason ?? ''}`);
+        if (!values.watch) {
+          out(await queueText(db, limit));
+          return;
         }
-        out('\nslot holders');
-        out(holders.length ? table(holders.map((j) => ({ ...j, held: since(j.started_at) })),
-          ['job_id', 'tool', 'status', 'user_id', 'held', 'deadline_at']) : dim('  (none)'));
-        out('\nqueue (head first)');
-        out(queue.length ? table(queue.map((q) => ({ ...q, waiting: since(q.queued_at) })),
-          ['position', 'job_id', 'tool', 'user_id', 'waiting', 'presence']) : dim('  (empty)'));
+        await watch(async () => `${await queueText(db, limit)}\n\n${dim(`every ${interval} s · ${new Date().toLocaleTimeString()} · Ctrl-C stops`)}`, interval * 1000);
       });
     },
   },
   job: {
-    summary: 'one job and its timeline',
-    usage: 'fila job <job-id> [--json]',
-    help: `Shows the job (status, price, real error, outputs) and every transition from fila.job_timeline.
+    summary: 'one job and its timeline, by its id or the first characters of it',
+    usage: 'fila job <job-id or prefix> [--json]',
+    help: `Shows the job (status, price, real error, outputs), every transition from fila.job_timeline,
+its ledger lines and the webhooks received for it. The id may be cut short (e.g. the 8 characters a
+screen shows) as long as one job starts with it; when several do, they are listed.
   --json   machine-readable output`,
     options: { json: { type: 'boolean' } },
-    async run({ positionals, values , config }) {
-      const id = requireUuid('job id', positionals[0]);
+    async run({ positionals, values, config }) {
+      const given = positionals[0];
+      if (!given) throw new CliError('missing job id (or the first characters of one)', 2);
       await withDb(config, async (db) => {
-        const { json: job } = await db.job(id);
-        const timeline = await db.jobTimeline(id);
+        const matches = await db.jobsByPrefix(given, 21);
+        if (matches.length === 0) throw new CliError(`no job id starts with "${given}"`, 1);
+        if (matches.length > 1) {
+          out(table(matches.slice(0, 20).map((j) => ({ ...j, created_at: j.created_at.toISOString() })),
+            ['id', 'tool', 'status', 'user_id', 'created_at']));
+          throw new CliError(`${matches.length > 20 ? 'more than 20' : matches.length} jobs start with "${given}": give more of the id`, 1);
+        }
+        const detail = await db.jobDetail(matches[0]!.id);
+        const { job, timeline } = detail;
         if (json(values)) {
-          out(JSON.stringify({ job, timeline }, null, 2));
+          out(JSON.stringify(detail, null, 2));
           return;
         }
         out(bold(`${job.id}  ${job.tool}  ${job.status}`) + (job.position ? `  position ${job.position}` : ''));
@@ -163,11 +211,15 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
         if (job.error) out(`error: ${job.error}`);
         if (job.outputs) for (const o of job.outputs) out(`output: ${o.url} (${o.type})`);
         out('');
-        const t0 = timeline[0]?.at.getTime() ?? 0;
+        const t0 = timeline[0] ? Date.parse(timeline[0].at) : 0;
         out(table(timeline.map((e) => ({
-          at: e.at.toISOString(), '+': seconds((e.at.getTime() - t0) / 1000),
+          at: new Date(e.at).toISOString(), '+': seconds((Date.parse(e.at) - t0) / 1000),
           from: e.from_status ?? '(submit)', to: e.to_status, reason: e.reason,
         })), ['at', '+', 'from', 'to', 'reason']));
+        out('\ncredits');
+        out(table(detail.ledger.map((l) => ({ ...l, created_at: new Date(l.created_at).toISOString() })), ['kind', 'amount', 'created_at']));
+        out(`\nwebhooks received: ${detail.webhooks.length}`);
+        for (const w of detail.webhooks) out(`  #${w.id} ${new Date(w.received_at).toISOString()}  ${w.outcome ?? 'not processed yet'}`);
       });
     },
   },

@@ -75,6 +75,9 @@ export async function main(config: Config = loadConfig()): Promise<void> {
       `    -d '{"tool":"upscaler","input":{"image_url":"https://example.com/a.png#fake=ok:3000","category":"pessoas"}}'`,
       `  curl -s ${system.apiUrl}/v1/me/active-job -H "authorization: Bearer $TOKEN"`,
       `  open ${system.dashboardUrl} and paste the operator token;  npx fila queue;  npm run demo`,
+      '',
+      bold('tool pages') + dim(' (as user 1: the token rides in the fragment, which browsers never send to a server)'),
+      `  ${cyan(`${system.apiUrl}/tools/upscaler#token=${user!.token}`)}`,
     );
   }
   lines.push('', dim('Ctrl-C stops everything.'), '');

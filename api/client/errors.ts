@@ -17,17 +17,21 @@ export class FilaApiError extends Error {
 
   /** The API's error body (`{ error: { code, message, details? } }`) of a failed response. */
   static async fromResponse(res: Response): Promise<FilaApiError> {
-    const text = await res.text();
+    return FilaApiError.fromBody(res.status, await res.text(), res.statusText);
+  }
+
+  /** The same from a status and the body's text (an XMLHttpRequest's answer). */
+  static fromBody(status: number, text: string, statusText = ''): FilaApiError {
     try {
       const body = JSON.parse(text) as { error?: { code?: unknown; message?: unknown; details?: unknown } };
       if (body.error && typeof body.error.code === 'string' && typeof body.error.message === 'string') {
-        return new FilaApiError(res.status, body.error.code, body.error.message, body.error.details);
+        return new FilaApiError(status, body.error.code, body.error.message, body.error.details);
       }
     } catch (err) {
       // not JSON (a proxy's error page): described below from the status line
-      return new FilaApiError(res.status, `http_${res.status}`, text.slice(0, 200) || res.statusText || `HTTP ${res.status}`, undefined, { cause: err });
+      return new FilaApiError(status, `http_${status}`, text.slice(0, 200) || statusText || `HTTP ${status}`, undefined, { cause: err });
     }
-    return new FilaApiError(res.status, `http_${res.status}`, res.statusText || `HTTP ${res.status}`);
+    return new FilaApiError(status, `http_${status}`, statusText || `HTTP ${status}`);
   }
 
   static network(err: unknown): FilaApiError {

@@ -10,10 +10,13 @@
 // - Errors reach the caller as FilaApiError with the server's code and message unchanged.
 import { FilaApiError } from './errors.ts';
 import { readEventStream } from './sse.ts';
-import { isTerminalStatus, type Credits, type Job, type Upload } from './types.ts';
+import { isTerminalStatus, type Credits, type Job, type JobPage, type JobStatus, type Upload } from './types.ts';
+
+/** How far one file's upload got (bytes). */
+export interface UploadProgress { field: string; loaded: number; total: number }
 
 /** Stores one input file somewhere the provider can fetch it and answers its URL. */
-export type Uploader = (file: Blob, context: { tool: string; field: string }) => Promise<string>;
+export type Uploader = (file: Blob, context: { tool: string; field: string; onProgress?: (p: { loaded: number; total: number }) => void }) => Promise<string>;
 
 export interface JobManagerOptions {
   /** the API's origin, e.g. https://api.example.com */
@@ -40,6 +43,18 @@ export interface JobManagerOptions {
 export interface CreateJobOptions {
   /** reuse a key to make a retry of the same request safe; default: a fresh key per call */
   idempotencyKey?: string;
+  /** each file's upload progress (in browsers, as the bytes leave; elsewhere once it is stored) */
+  onUploadProgress?: (p: UploadProgress) => void;
+}
+
+/** Which of the caller's jobs listJobs reads (newest first). */
+export interface ListJobsQuery {
+  tool?: string;
+  status?: JobStatus;
+  /** the previous page's next_cursor */
+  cursor?: string;
+  /** 1 to 100 (default 20) */
+  limit?: number;
 }
 
 export interface SubscribeOptions {
@@ -143,15 +158,19 @@ export class JobManager {
       if (this.inFlight.tool === tool && sameValue(this.inFlight.input, input)) return this.inFlight.promise;
       return Promise.reject(new FilaApiError(0, 'request_in_flight', 'Aguarde: o pedido anterior ainda está sendo enviado.'));
     }
-    const promise = this.submit(tool, input, opts.idempotencyKey ?? newKey()).finally(() => { this.inFlight = null; });
+    const promise = this.submit(tool, input, opts.idempotencyKey ?? newKey(), opts.onUploadProgress).finally(() => { this.inFlight = null; });
     this.inFlight = { tool, input, promise };
     return promise;
   }
 
-  private async submit(tool: string, input: Record<string, unknown>, key: string): Promise<Job> {
+  private async submit(tool: string, input: Record<string, unknown>, key: string, progress?: (p: UploadProgress) => void): Promise<Job> {
     const files = Object.entries(input).filter((e): e is [string, Blob] => typeof Blob !== 'undefined' && e[1] instanceof Blob);
-    const urls = await Promise.all(files.map(async ([field, file]) =>
-      [field, this.uploader ? await this.uploader(file, { tool, field }) : (await this.upload(file)).url] as const));
+    const urls = await Promise.all(files.map(async ([field, file]) => {
+      const onProgress = progress ? (p: { loaded: number; total: number }) => progress({ field, loaded: p.loaded, total: p.total }) : undefined;
+      const opts = onProgress ? { onProgress } : {};
+      const url = this.uploader ? await this.uploader(file, { tool, field, ...opts }) : (await this.upload(file, opts)).url;
+      return [field, url] as const;
+    }));
     const body = {
       tool,
       input: { ...input, ...Object.fromEntries(urls) },
@@ -170,12 +189,50 @@ export class JobManager {
     }
   }
 
-  /** Store one file through /v1/uploads (type and size are checked by the server). */
-  async upload(file: Blob): Promise<Upload> {
+  /**
+   * Store one file through /v1/uploads (type and size are checked by the server). With
+   * `onProgress` in a browser the bytes are sent with XMLHttpRequest, the one browser API that
+   * reports upload progress; fetch reports nothing until the answer.
+   */
+  async upload(file: Blob, opts: { onProgress?: (p: { loaded: number; total: number }) => void } = {}): Promise<Upload> {
     const form = new FormData();
     form.append('file', file, typeof File !== 'undefined' && file instanceof File ? file.name : 'upload');
+    const { onProgress } = opts;
+    if (onProgress && typeof XMLHttpRequest !== 'undefined') {
+      const token = await this.getToken();
+      return new Promise<Upload>((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open('POST', `${this.baseUrl}/v1/uploads`);
+        xhr.setRequestHeader('authorization', `Bearer ${token}`);
+        xhr.upload.onprogress = (e) => onProgress({ loaded: e.loaded, total: e.lengthComputable ? e.total : file.size });
+        xhr.onerror = () => reject(FilaApiError.network(new Error('the upload was interrupted')));
+        xhr.onload = () => {
+          if (xhr.status >= 200 && xhr.status < 300) {
+            onProgress({ loaded: file.size, total: file.size });
+            resolve(JSON.parse(xhr.responseText) as Upload);
+          } else {
+            reject(FilaApiError.fromBody(xhr.status, xhr.responseText, xhr.statusText));
+          }
+        };
+        xhr.send(form);
+      });
+    }
     const res = await this.request('/v1/uploads', { method: 'POST', body: { form } });
-    return (await res.json()) as Upload;
+    const stored = (await res.json()) as Upload;
+    onProgress?.({ loaded: file.size, total: file.size });
+    return stored;
+  }
+
+  /** The caller's own jobs, newest first, a page at a time (`next_cursor` asks for the next). */
+  async listJobs(q: ListJobsQuery = {}): Promise<JobPage> {
+    const params = new URLSearchParams();
+    if (q.tool) params.set('tool', q.tool);
+    if (q.status) params.set('status', q.status);
+    if (q.cursor) params.set('cursor', q.cursor);
+    if (q.limit !== undefined) params.set('limit', String(q.limit));
+    const qs = params.toString();
+    const res = await this.request(`/v1/me/jobs${qs ? `?${qs}` : ''}`);
+    return (await res.json()) as JobPage;
   }
 
   async getJob(jobId: string, signal?: AbortSignal): Promise<Job> {

@@ -4,6 +4,8 @@
 // Server-Sent Events stream of snapshots. A tiny development-only route hands the page a token for
 // a throw-away user, so the "try a tool" form submits as a user, through JobManager, like a page.
 import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type pino from 'pino';
@@ -11,7 +13,7 @@ import type { FilaDb } from '../../db/fila.ts';
 import { bearerToken, signToken, verifyToken, type Caller } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { dashboardHtml } from './page.ts';
-import { bundleClient } from './bundle.ts';
+import { bundleBrowserScript } from '../browser-bundle.ts';
 import { SnapshotFeed } from './feed.ts';
 
 export interface DashboardDeps {
@@ -31,7 +33,7 @@ const tryCredits = 50;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the API's app carries its own Env
 export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): void } {
-  const script = bundleClient();
+  const script = bundleBrowserScript(path.join(path.dirname(fileURLToPath(import.meta.url)), 'client', 'app.ts'));
   // a build error shows up at start in the log, not only when a browser asks for the script
   script.catch((err: unknown) => deps.logger?.error({ err }, 'dashboard: bundling the client failed'));
   const feed = new SnapshotFeed(deps.db, deps.development, deps.pollMs ?? 500, deps.logger);

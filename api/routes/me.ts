@@ -1,7 +1,7 @@
-// /v1/me: the caller's own active job and credits.
+// /v1/me: the caller's own active job, jobs and credits.
 import { createRoute } from '@hono/zod-openapi';
 import * as s from '../schemas.ts';
-import { authErrors, bearer, json, type RouteContext } from './openapi.ts';
+import { authErrors, bearer, err, json, type RouteContext } from './openapi.ts';
 
 export function meRoutes({ app, deps, auth }: RouteContext): void {
   const { fila } = deps;
@@ -13,6 +13,20 @@ export function meRoutes({ app, deps, auth }: RouteContext): void {
   }), async (c) => {
     const active = await fila.activeJob(c.var.caller.userId);
     return active ? c.json(active.json, 200) : c.body(null, 204);
+  });
+
+  app.openapi(createRoute({
+    method: 'get', path: '/v1/me/jobs', tags: ['me'], security: bearer, middleware: [auth],
+    summary: "The caller's jobs, newest first",
+    description: 'A page of the caller\'s own jobs (never anyone else\'s, operators included), optionally of one tool and one status, each as the job JSON plus the credits refunded for it. Pass `next_cursor` as `cursor` for older ones.',
+    request: { query: s.MyJobsQuery },
+    responses: { 200: { description: 'A page of jobs', content: json(s.MyJobsPage) }, 400: err('Malformed query (details say where)'), ...authErrors },
+  }), async (c) => {
+    const q = c.req.valid('query');
+    const page = await fila.userJobs(c.var.caller.userId, {
+      tool: q.tool ?? null, status: q.status ?? null, before: q.cursor ?? null, limit: q.limit ?? 20,
+    });
+    return c.json(page, 200);
   });
 
   app.openapi(createRoute({

@@ -26,6 +26,7 @@ export function poseChangerRequest(input: unknown, cfg: PoseChangerConfig): Prov
 
 export const poseChanger = defineTool({
   name: 'pose_changer',
+  title: 'Pose Changer',
   openApiName: 'PoseChangerInput',
   input: () => poseChangerInput,
   config: poseChangerConfig,

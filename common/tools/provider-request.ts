@@ -16,6 +16,8 @@ export interface InputOptions {
  */
 export interface ToolDefinition<Name extends string, Config> {
   name: Name;
+  /** what people call it (the tool pages' heading; default: the name, capitalised) */
+  title?: string;
   /** the name of its input schema in /openapi.json */
   openApiName: string;
   /** the input a job of this tool must have (strict: unknown keys are refused) */

@@ -66,6 +66,7 @@ export function upscalerRequest(input: unknown, cfg: UpscalerConfig): ProviderRe
 
 export const upscaler = defineTool({
   name: 'upscaler',
+  title: 'Upscaler',
   openApiName: 'UpscalerInput',
   input: (opts) => upscalerInput(opts?.upscalerCategories),
   config: upscalerConfig,

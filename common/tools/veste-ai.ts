@@ -26,6 +26,7 @@ export function vesteAiRequest(input: unknown, cfg: VesteAiConfig): ProviderRequ
 
 export const vesteAi = defineTool({
   name: 'veste_ai',
+  title: 'Veste AI',
   openApiName: 'VesteAiInput',
   input: () => vesteAiInput,
   config: vesteAiConfig,

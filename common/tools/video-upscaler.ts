@@ -19,6 +19,7 @@ export function videoUpscalerRequest(input: unknown, cfg: VideoUpscalerConfig): 
 
 export const videoUpscaler = defineTool({
   name: 'video_upscaler',
+  title: 'Video Upscaler',
   openApiName: 'VideoUpscalerInput',
   input: () => videoUpscalerInput,
   config: videoUpscalerConfig,

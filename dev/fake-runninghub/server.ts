@@ -45,7 +45,8 @@ export interface FakeTask {
 
 export interface FakeRequest { path: string; body: unknown; at: number }
 export interface FakeRefusal { jobId: string | null; code: number; at: number }
-export interface FakeWebhookDelivery { taskId: string; url: string; attempt: number; status: number | string; at: number }
+/** `sentAt`: when the request left; `at`: when its answer was read (the record is pushed then). */
+export interface FakeWebhookDelivery { taskId: string; url: string; attempt: number; status: number | string; sentAt: number; at: number }
 
 export interface FakeRunningHub {
   url: string;
@@ -237,6 +238,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     const url = task.webhookUrl;
     const body = JSON.stringify({ event: 'TASK_END', taskId: task.taskId, eventData: JSON.stringify(outputsBody(task)) });
     const p = (async () => {
+      const sentAt = Date.now();
       let status: number | string;
       try {
         const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5000) });
@@ -245,7 +247,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       } catch (e) {
         status = `error: ${e instanceof Error ? e.message : String(e)}`;
       }
-      webhookDeliveries.push({ taskId: task.taskId, url, attempt, status, at: Date.now() });
+      webhookDeliveries.push({ taskId: task.taskId, url, attempt, status, sentAt, at: Date.now() });
       const delivered = typeof status === 'number' && status >= 200 && status < 300;
       if (!delivered && attempt < attempts) later(retryMs, () => deliver(task, attempt + 1));
     })();

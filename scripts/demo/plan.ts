@@ -26,12 +26,25 @@ export interface DemoUser {
   arriveAt: number;
 }
 
-export const failMessages = [
-  'Nenhum rosto detectado na imagem de referência.',
-  'CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity)',
-  'Arquivo de vídeo inválido: moov atom not found',
-  'A imagem da roupa precisa mostrar a peça inteira (garment mask vazio).',
-];
+/** Failures a provider really reports for each tool: a pose change never fails on a video's moov atom. */
+export const failMessages: Record<ToolName, readonly string[]> = {
+  upscaler: [
+    'CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 23.65 GiB total capacity)',
+    'A imagem de entrada é pequena demais para ampliar (mínimo 64×64 px).',
+  ],
+  pose_changer: [
+    'Nenhum rosto detectado na imagem de referência.',
+    'Nenhuma pose detectada na imagem de pose (OpenPose: 0 pessoas).',
+  ],
+  veste_ai: [
+    'A imagem da roupa precisa mostrar a peça inteira (garment mask vazio).',
+    'Nenhuma pessoa detectada na foto de corpo inteiro.',
+  ],
+  video_upscaler: [
+    'Arquivo de vídeo inválido: moov atom not found',
+    'O vídeo passa do limite de 60 s para ampliar.',
+  ],
+};
 
 const tools: ToolName[] = ['upscaler', 'pose_changer', 'veste_ai', 'video_upscaler'];
 const categories = ['pessoas', 'produto', 'comida', 'logo'];
@@ -62,16 +75,18 @@ export function buildPlan(opts: PlanOptions): DemoUser[] {
   const special = new Map<number, Role>([[2, 'fail'], [4, 'second-job'], [7, 'capacity'], [9, 'cancel']]);
   if (opts.lostWebhook) special.set(5, 'lost-webhook');
   const users: DemoUser[] = [];
-  let fails = 0;
+  const fails = new Map<ToolName, number>();
   for (let i = 0; i < n; i++) {
-    const role: Role = special.get(i) ?? (i % 6 === 1 ? 'fail' : 'ok');
+    // odd users fail on the two tools at odd places; every twelfth from the eighth, an upscale
+    const role: Role = special.get(i) ?? (i % 6 === 1 || i % 12 === 8 ? 'fail' : 'ok');
     const tool = tools[i % tools.length]!;
     const slow = tool === 'video_upscaler' ? 1.5 : 1;
     let outcome: string;
     let failMessage: string | null = null;
     switch (role) {
       case 'fail':
-        failMessage = failMessages[fails++ % failMessages.length]!;
+        failMessage = failMessages[tool][(fails.get(tool) ?? 0) % failMessages[tool].length]!;
+        fails.set(tool, (fails.get(tool) ?? 0) + 1);
         outcome = `fail:${encodeURIComponent(failMessage)}`;
         break;
       case 'lost-webhook': outcome = 'lose-webhook'; break;

@@ -1,4 +1,5 @@
 // The operator CLI, as operators run it (the real bin in a child process) on a real database.
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,6 +8,8 @@ import { createTestDatabase, type TestDatabase } from '../../dev/test-support/da
 import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { verifyToken } from '../../api/auth.ts';
 import { createEmptyDatabase, fila } from '../../dev/test-support/processes.ts';
+import { waitFor } from '../../dev/test-support/wait.ts';
+import { repoRoot } from '../config.ts';
 
 let t: TestDatabase;
 let env: Record<string, string>;
@@ -130,11 +133,67 @@ describe('fila CLI', () => {
     const timeline = JSON.parse((await fila(['job', jobs[3]!.id, '--json'], env)).stdout) as { timeline: { to_status: string }[] };
     expect(timeline.timeline.map((e) => e.to_status)).toEqual(['queued', 'canceled']);
 
-    const missing = await fila(['job', crypto.randomUUID()], env);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/^fila: job_not_found: .+\n$/);
-    expect((await fila(['job', 'nope'], env)).stderr).toBe('fila: job id must be a UUID, not "nope"\n');
+    const missing = crypto.randomUUID();
+    const notFound = await fila(['job', missing], env);
+    expect(notFound.code).toBe(1);
+    expect(notFound.stderr).toBe(`fila: no job id starts with "${missing}"\n`);
+    const bad = await fila(['job', 'nope'], env);
+    expect([bad.code, bad.stderr]).toEqual([1, 'fila: a job id prefix is 1 to 32 hexadecimal digits (dashes allowed), not "nope"\n']);
     for (const j of jobs) await t.fila.cancelJob(j.id, null).catch(() => undefined);
+  });
+
+  it('job takes the first characters of an id when one job starts with them, and lists the jobs when several do', async () => {
+    const jobs = [];
+    for (let i = 0; i < 17; i++) {
+      const u = await fundedUser(t.fila);
+      const { job } = await t.fila.submitJob({ userId: u, tool: 'veste_ai', input: { person_image_url: 'https://f.test/p.png', garment_image_url: 'https://f.test/g.png' } });
+      await t.fila.cancelJob(job.id, u);
+      jobs.push(job);
+    }
+    const all = (await t.admin.query<{ id: string }>('select id from fila.jobs')).rows.map((r) => r.id);
+    // the shortest prefix of jobs[0] that no other job shares (8 characters nearly always)
+    const target = jobs[0]!.id;
+    let n = 1;
+    while (all.filter((id) => id.startsWith(target.slice(0, n))).length > 1) n++;
+    const one = await fila(['job', target.slice(0, n)], env);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.stdout).toContain(`${target}  veste_ai  canceled`);
+    expect(one.stdout).toMatch(/^debit\s+-3\s/m);
+    expect(one.stdout).toMatch(/^refund\s+3\s/m);
+    // 17 jobs, 16 first hex digits: at least two share one
+    const digit = [...'0123456789abcdef'].find((d) => all.filter((id) => id.startsWith(d)).length >= 2)!;
+    const sharing = all.filter((id) => id.startsWith(digit));
+    const several = await fila(['job', digit], env);
+    expect(several.code).toBe(1);
+    expect(several.stderr).toBe(`fila: ${sharing.length > 20 ? 'more than 20' : sharing.length} jobs start with "${digit}": give more of the id\n`);
+    for (const id of sharing.slice(0, 20)) expect(several.stdout).toContain(id);
+  });
+
+  it('queue --watch redraws in place as the queue changes and stops cleanly on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'scripts', 'fila.mjs'), 'queue', '--watch', '--interval', '0.2'], {
+      cwd: repoRoot, env: { PATH: process.env.PATH, HOME: process.env.HOME, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const frames = () => stdout.split('\x1b[H\x1b[2J').filter(Boolean);
+    try {
+      await waitFor('a first frame', () => frames().length >= 1);
+      const u = await fundedUser(t.fila);
+      const { job } = await t.fila.submitJob({ userId: u, tool: 'upscaler', input: upscaleInput(99) });
+      await waitFor('a frame with the new job', () => frames().some((f) => f.includes(job.id)));
+      await t.fila.cancelJob(job.id, u);
+      await waitFor('a later frame without it', () => {
+        const all = frames();
+        const seenAt = all.findIndex((f) => f.includes(job.id));
+        return all.slice(seenAt + 1).some((f) => f.endsWith('Ctrl-C stops\n') && !f.includes(job.id));
+      });
+      // every frame starts by homing the cursor and clearing: the screen is redrawn, not scrolled
+      expect(stdout.startsWith('\x1b[H\x1b[2J')).toBe(true);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
   });
 
   it('reap runs one pass: without a provider only the SQL part, and says so', async () => {

@@ -1,11 +1,12 @@
-// The operator dashboard in a real browser (Debian's chromium through playwright-core) against the
+// The operator dashboard in a real browser (headless Chromium through playwright-core) against the
 // whole system: an operator token is required, a user token is refused; busy slots and queue
 // positions show up as jobs are submitted and change without a reload as they finish.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from '../../dev/test-support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { signToken } from '../../api/auth.ts';
@@ -26,10 +27,7 @@ beforeAll(async () => {
     databaseUrl: t.url, dataDir, persistent: false, port: 0, development: true,
     jwtSecret, webhookSecret: randomBytes(16).toString('hex'), fakeDefaultMs: 2500,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   mkdirSync(artifacts, { recursive: true });
 });
