@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AccountsConfigError, parseAccountKeys } from '../worker/runninghub/accounts.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -90,10 +91,17 @@ export function port(env: NodeJS.ProcessEnv = process.env): number {
   return n;
 }
 
-export function runningHubFromEnv(env: NodeJS.ProcessEnv = process.env): { baseUrl: string; apiKey: string } | null {
-  const apiKey = env.RUNNINGHUB_API_KEY ?? '';
-  if (!apiKey) return null;
-  return { apiKey, baseUrl: env.RUNNINGHUB_BASE_URL || defaultRunningHubBaseUrl };
+/** The real provider: one key per account (RUNNINGHUB_ACCOUNTS, or RUNNINGHUB_API_KEY = `default`); null = none configured. */
+export function runningHubFromEnv(env: NodeJS.ProcessEnv = process.env): { baseUrl: string; accounts: Record<string, string> } | null {
+  let accounts;
+  try {
+    accounts = parseAccountKeys(env.RUNNINGHUB_ACCOUNTS, env.RUNNINGHUB_API_KEY);
+  } catch (err) {
+    if (err instanceof AccountsConfigError) throw new CliError(err.message);
+    throw err;
+  }
+  if (!accounts) return null;
+  return { accounts, baseUrl: env.RUNNINGHUB_BASE_URL || defaultRunningHubBaseUrl };
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

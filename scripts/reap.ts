@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { reapOnce } from '../worker/reaper.ts';
-import { RunningHubClient } from '../worker/runninghub/client.ts';
+import { fakeAccountKeys, RunningHubAccounts } from '../worker/runninghub/accounts.ts';
 import { isDevelopment, readLocalSystem, runningHubFromEnv } from './config.ts';
 
 export interface ReapSummary {
@@ -18,12 +18,14 @@ export interface ReapSummary {
   summary: string;
 }
 
-function providerForReap(): { baseUrl: string; apiKey: string } | null {
+async function providerForReap(db: FilaDb): Promise<RunningHubAccounts | null> {
   const real = runningHubFromEnv();
-  if (real) return real;
-  // development: the fake provider of a running `npm start`
+  if (real) return RunningHubAccounts.fromKeys(real.accounts, { baseUrl: real.baseUrl });
+  // development: the fake provider of a running `npm start`, with the worker's made-up keys
   const local = isDevelopment() ? readLocalSystem() : null;
-  return local?.fakeRunningHubUrl ? { baseUrl: local.fakeRunningHubUrl, apiKey: 'fake-runninghub-key' } : null;
+  return local?.fakeRunningHubUrl
+    ? RunningHubAccounts.fromKeys(fakeAccountKeys(await db.providerAccounts()), { baseUrl: local.fakeRunningHubUrl })
+    : null;
 }
 
 export async function reap(databaseUrl: string): Promise<ReapSummary> {
@@ -31,13 +33,13 @@ export async function reap(databaseUrl: string): Promise<ReapSummary> {
   const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
   try {
     const db = new FilaDb(pool);
-    const provider = providerForReap();
+    const provider = await providerForReap(db);
     // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
-    const r = await reapOnce({ db, runninghub: provider ? new RunningHubClient(provider) : null, logger });
+    const r = await reapOnce({ db, runninghub: provider, logger });
     const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));
     const summary = [
       provider ? `checked with the provider: ${r.checked} (recovered ${r.recovered.length}, still running ${r.stillRunning.length}, unreachable ${r.unknown.length})`
-        : 'provider not configured (RUNNINGHUB_API_KEY unset): soft-deadline checks skipped',
+        : 'provider not configured (RUNNINGHUB_ACCOUNTS and RUNNINGHUB_API_KEY unset): soft-deadline checks skipped',
       `reaped: ${reaped.length}${reaped.length ? ` — ${reaped.map((j) => `${j.job_id} ${j.status}`).join(', ')}` : ''}`,
     ].join('\n');
     return {

@@ -27,7 +27,7 @@ export interface SystemOptions {
   jwtSecret: string;
   webhookSecret: string;
   /** the real provider; null = a local fake RunningHub */
-  runninghub?: { baseUrl: string; apiKey: string } | null;
+  runninghub?: { baseUrl: string; accounts: Record<string, string> } | null;
   /** the fake's default task duration (FAKE_RUNNINGHUB_MS) */
   fakeDefaultMs?: number;
   /** base URL the provider calls back; default: the API's own URL */
@@ -88,13 +88,13 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     await migrate(url, (line) => logger.debug({ migration: line }, 'migrate'));
     mark('migrations');
 
-    let runninghub = opts.runninghub ?? null;
+    let runninghub: { baseUrl: string; accounts: Record<string, string> | 'fake' } | null = opts.runninghub ?? null;
     let fakeUrl: string | null = null;
     if (!runninghub) {
       const fake = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
       stack.push('fake RunningHub', () => fake.stop());
       fakeUrl = fake.url;
-      runninghub = { baseUrl: fake.url, apiKey: 'fake-runninghub-key' };
+      runninghub = { baseUrl: fake.url, accounts: 'fake' };
       mark('fake_runninghub');
     }
 

@@ -6,6 +6,7 @@ import { onShutdown } from '../scripts/lib/on-shutdown.ts';
 import { defaultPort, defaultRunningHubBaseUrl, developmentSecrets } from '../scripts/config.ts';
 import { loadToolsConfig } from './tools/index.ts';
 import { startFakeRunningHub } from './runninghub/fake-server.ts';
+import { parseAccountKeys } from './runninghub/accounts.ts';
 
 const logger = pino({ name: 'fila-worker', level: process.env.LOG_LEVEL ?? 'info', redact: apiKeyRedaction });
 
@@ -24,11 +25,12 @@ async function main(): Promise<void> {
   const databaseUrl = env('DATABASE_URL');
   if (!databaseUrl) missing.push('DATABASE_URL (the PostgreSQL to work on)');
   let webhookSecret = env('FILA_WEBHOOK_SECRET');
-  let apiKey = env('RUNNINGHUB_API_KEY');
+  // one key per provider account; a malformed list stops start-up naming the entry
+  const keys = parseAccountKeys(env('RUNNINGHUB_ACCOUNTS'), env('RUNNINGHUB_API_KEY'));
   let publicUrl = env('FILA_PUBLIC_URL');
   if (production) {
     if (!webhookSecret) missing.push('FILA_WEBHOOK_SECRET (the key of the per-job webhook token; the API must use the same)');
-    if (!apiKey) missing.push('RUNNINGHUB_API_KEY (the RunningHub account\'s API key)');
+    if (!keys) missing.push('RUNNINGHUB_ACCOUNTS (name=key,name2=key2) or RUNNINGHUB_API_KEY (one account, `default`)');
     // a loopback default would send every webhook nowhere
     if (!publicUrl) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
   }
@@ -40,14 +42,15 @@ async function main(): Promise<void> {
   let baseUrl = env('RUNNINGHUB_BASE_URL');
   const tools = loadToolsConfig(); // a bad configuration stops start-up, naming the key
   let stopFake: (() => Promise<void>) | null = null;
-  if (!apiKey) {
-    apiKey = 'fake-runninghub-key';
+  // no key: development, against a fake provider (one made-up key per account)
+  const accounts: Record<string, string> | 'fake' = keys ?? 'fake';
+  if (!keys) {
     if (!baseUrl) {
       // development without a provider: a local fake RunningHub, like `npm start`
       const fake = await startFakeRunningHub();
       stopFake = () => fake.stop();
       baseUrl = fake.url;
-      logger.warn({ fake_runninghub: fake.url }, 'RUNNINGHUB_API_KEY is not set: using a local fake RunningHub');
+      logger.warn({ fake_runninghub: fake.url }, 'no RunningHub key (RUNNINGHUB_ACCOUNTS, RUNNINGHUB_API_KEY): using a local fake RunningHub');
     }
   }
   baseUrl ??= defaultRunningHubBaseUrl;
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
   const timeoutMs = env('RUNNINGHUB_TIMEOUT_MS') ? Number(env('RUNNINGHUB_TIMEOUT_MS')) : undefined;
 
   const worker = await startWorker({
-    databaseUrl: databaseUrl!, runninghub: { baseUrl, apiKey, timeoutMs }, publicUrl, webhookSecret,
+    databaseUrl: databaseUrl!, runninghub: { baseUrl, accounts, timeoutMs }, publicUrl, webhookSecret,
     concurrency, crontab: env('FILA_WORKER_CRONTAB') !== 'off', logger, tools,
   });
   onShutdown(async (signal) => {

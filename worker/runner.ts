@@ -5,7 +5,7 @@ import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList
 import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
-import { RunningHubClient } from './runninghub/client.ts';
+import { checkAccountKeys, fakeAccountKeys, RunningHubAccounts } from './runninghub/accounts.ts';
 import { loadToolsConfig, type ToolsConfig } from './tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
@@ -15,7 +15,13 @@ import { reapOnce } from './reaper.ts';
 
 export interface StartWorkerOptions {
   databaseUrl: string;
-  runninghub: { baseUrl: string; apiKey: string; timeoutMs?: number };
+  /** the provider, and one API key per account (name -> key); checked against fila.provider_accounts at start */
+  runninghub: {
+    baseUrl: string;
+    /** name -> key; 'fake' (development, the fake provider): a made-up key for every account in the table */
+    accounts: Record<string, string> | 'fake';
+    timeoutMs?: number;
+  };
   publicUrl: string;
   webhookSecret: string;
   concurrency?: number;
@@ -29,7 +35,8 @@ export interface StartWorkerOptions {
 
 /** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
 export const apiKeyRedaction = {
-  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'env.RUNNINGHUB_API_KEY', 'RUNNINGHUB_API_KEY'],
+  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'runninghub.accounts.*', 'env.RUNNINGHUB_API_KEY',
+    'RUNNINGHUB_API_KEY', 'env.RUNNINGHUB_ACCOUNTS', 'RUNNINGHUB_ACCOUNTS'],
   censor: '[redacted]',
 };
 
@@ -81,9 +88,20 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
   pool.on('connect', (client) => {
     client.on('error', (err) => { logger.warn({ err: err.message }, 'PostgreSQL client error'); });
   });
+  const db = new FilaDb(pool);
+  let keys: Record<string, string>;
+  try {
+    const rows = await db.providerAccounts();
+    keys = opts.runninghub.accounts === 'fake' ? fakeAccountKeys(rows) : opts.runninghub.accounts;
+    // a key missing for an enabled account would leave its jobs unstartable: refuse to start instead
+    checkAccountKeys(keys, rows);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
   const deps: WorkerDeps = {
-    db: new FilaDb(pool),
-    runninghub: new RunningHubClient({ baseUrl: opts.runninghub.baseUrl, apiKey: opts.runninghub.apiKey, timeoutMs: opts.runninghub.timeoutMs }),
+    db,
+    runninghub: RunningHubAccounts.fromKeys(keys, { baseUrl: opts.runninghub.baseUrl, timeoutMs: opts.runninghub.timeoutMs }),
     tools,
     publicUrl: opts.publicUrl,
     webhookSecret: opts.webhookSecret,

@@ -10,7 +10,7 @@ import { createPool } from '../../db/pool.ts';
 import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
-import { RunningHubClient } from '../../worker/runninghub/client.ts';
+import { fakeAccountKeys, RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
 import { removeDir, startSystem, type RunningSystem } from '../system.ts';
 import { buildPlan, type DemoUser } from './plan.ts';
 import { buildReport, type DemoReport, type Observed } from './report.ts';
@@ -91,7 +91,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (system?.fakeRunningHubUrl) {
       const workerPool: pg.Pool = createPool(target.databaseUrl, 'fila_worker', 2);
       cleanups.push(() => workerPool.end());
-      const deps = { db: new FilaDb(workerPool), runninghub: new RunningHubClient({ baseUrl: system.fakeRunningHubUrl, apiKey: 'fake-runninghub-key' }), logger: pino({ level: 'silent' }) };
+      const db = new FilaDb(workerPool);
+      const runninghub = RunningHubAccounts.fromKeys(fakeAccountKeys(await db.providerAccounts()), { baseUrl: system.fakeRunningHubUrl });
+      const deps = { db, runninghub, logger: pino({ level: 'silent' }) };
       let busy = false;
       reaperTimer = setInterval(() => {
         if (busy) return;

@@ -51,6 +51,12 @@ export interface FakeRunningHub {
   pause(): Promise<void>;
   /** Listen again on the same port. */
   resume(): Promise<void>;
+  /**
+   * Make one key (one account) fail until told otherwise: 802 APIKEY_UNAUTHORIZED (a revoked key:
+   * every endpoint refuses it) or 812 CORPAPIKEY_INSUFFICIENT_FUNDS (out of balance: create
+   * refuses, the rest works). null: the key works again.
+   */
+  failKey(apiKey: string, code: 802 | 812 | null): void;
   readonly listening: boolean;
   stop(): Promise<void>;
 }
@@ -61,6 +67,8 @@ export interface FakeRunningHubOptions {
   defaultMs?: number;
   /** tasks queued or running per API key beyond which create answers 421 (default 3) */
   maxConcurrentPerKey?: number;
+  /** the same limit for particular keys (an account's tier), overriding maxConcurrentPerKey */
+  maxConcurrentByKey?: Readonly<Record<string, number>>;
   /** pause between webhook delivery attempts (default 1000) */
   webhookRetryMs?: number;
   /** delivery attempts per webhook (default 5) */
@@ -126,6 +134,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const tasks = new Map<string, FakeTask>();
   const webhookDeliveries: FakeWebhookDelivery[] = [];
   const createCallsPerJob = new Map<string, number>();
+  const failingKeys = new Map<string, 802 | 812>();
   const timers = new Set<NodeJS.Timeout>();
   const inflight = new Set<Promise<void>>();
   let stopped = false;
@@ -201,10 +210,14 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     [...tasks.values()].filter((t) => t.apiKey === apiKey && (t.status === 'QUEUED' || t.status === 'RUNNING')).length;
 
   const keyRefused = (apiKey: unknown): boolean =>
-    typeof apiKey !== 'string' || apiKey === '' || (opts.apiKeys !== undefined && !opts.apiKeys.includes(apiKey));
+    typeof apiKey !== 'string' || apiKey === '' || (opts.apiKeys !== undefined && !opts.apiKeys.includes(apiKey))
+    || failingKeys.get(apiKey) === 802;
+  const limitOf = (apiKey: string): number =>
+    (opts.maxConcurrentByKey && Object.hasOwn(opts.maxConcurrentByKey, apiKey) ? opts.maxConcurrentByKey[apiKey] : undefined) ?? maxPerKey;
 
   const create = async (body: Record<string, unknown>): Promise<unknown> => {
     if (keyRefused(body.apiKey)) return err(802);
+    if (failingKeys.get(body.apiKey as string) === 812) return err(812);
     const nodeInfoList = body.nodeInfoList;
     if (typeof body.workflowId !== 'string' || !/^\d+$/.test(body.workflowId) || !Array.isArray(nodeInfoList)
       || !nodeInfoList.every((n: unknown) => n && typeof n === 'object'
@@ -235,7 +248,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       createCallsPerJob.set(jobId, calls);
       if (calls <= script.n) return err(421);
     }
-    if (active(body.apiKey as string) >= maxPerKey) return err(421);
+    if (active(body.apiKey as string) >= limitOf(body.apiKey as string)) return err(421);
     const task: FakeTask = {
       taskId: String(nextTaskId++), apiKey: body.apiKey as string, workflowId: body.workflowId, nodeInfoList: nodes,
       webhookUrl, jobId, script, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
@@ -357,6 +370,10 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       if (!server.listening) await listen(port);
     },
     get listening() { return server.listening; },
+    failKey(apiKey, code) {
+      if (code === null) failingKeys.delete(apiKey);
+      else failingKeys.set(apiKey, code);
+    },
     async stop() {
       stopped = true;
       for (const t of timers) clearTimeout(t);
