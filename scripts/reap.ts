@@ -1,12 +1,15 @@
 // `fila reap`: one reaper pass from outside the worker (system cron). The same code the worker's
 // crontab runs (worker/reaper.ts): soft-deadline jobs are checked with the provider, then
 // fila.reap_stale_jobs() ends hard-deadline and abandoned jobs.
-import pino from 'pino';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { reapOnce } from '../worker/reaper.ts';
-import { fakeAccountKeys, RunningHubAccounts } from '../worker/runninghub/accounts.ts';
-import { isDevelopment, readLocalSystem, runningHubFromEnv } from './config.ts';
+import { RunningHubAccounts } from '../worker/runninghub/accounts.ts';
+import type { Config } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { fakeAccountKeys } from '../dev/fake-runninghub/server.ts';
+import { readLocalSystem, runningHubFromEnv } from './config.ts';
+import pino from 'pino';
 
 export interface ReapSummary {
   provider: 'checked' | 'skipped';
@@ -18,22 +21,22 @@ export interface ReapSummary {
   summary: string;
 }
 
-async function providerForReap(db: FilaDb): Promise<RunningHubAccounts | null> {
-  const real = runningHubFromEnv();
+async function providerForReap(config: Config, db: FilaDb): Promise<RunningHubAccounts | null> {
+  const real = runningHubFromEnv(config);
   if (real) return RunningHubAccounts.fromKeys(real.accounts, { baseUrl: real.baseUrl });
-  // development: the fake provider of a running `npm start`, with the worker's made-up keys
-  const local = isDevelopment() ? readLocalSystem() : null;
+  // development: the fake provider of a running `npm start`, with the keys its worker uses
+  const local = config.development ? readLocalSystem(config) : null;
   return local?.fakeRunningHubUrl
     ? RunningHubAccounts.fromKeys(fakeAccountKeys(await db.providerAccounts()), { baseUrl: local.fakeRunningHubUrl })
     : null;
 }
 
-export async function reap(databaseUrl: string): Promise<ReapSummary> {
+export async function reap(databaseUrl: string, config: Config): Promise<ReapSummary> {
   const pool = createPool(databaseUrl, 'fila_worker', 2);
-  const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
+  const logger = createLogger({ level: config.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   try {
     const db = new FilaDb(pool);
-    const provider = await providerForReap(db);
+    const provider = await providerForReap(config, db);
     // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
     const r = await reapOnce({ db, runninghub: provider, logger });
     const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));

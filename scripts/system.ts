@@ -4,15 +4,15 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { startEmbedded, type EmbeddedServer } from '../db/embedded.ts';
-import { defaultPort } from './config.ts';
+import { startEmbedded, type EmbeddedServer } from '../dev/embedded-postgres.ts';
+import { defaultPort } from '../common/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { startApiServer } from '../api/server.ts';
 import { signToken } from '../api/auth.ts';
 import { startWorker } from '../worker/runner.ts';
-import { startFakeRunningHub } from '../worker/runninghub/fake-server.ts';
+import { fakeAccountKeys, startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
 
 export interface SystemOptions {
   /** PostgreSQL to use; unset = embedded in `${dataDir}/pg` */
@@ -88,13 +88,18 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     await migrate(url, (line) => logger.debug({ migration: line }, 'migrate'));
     mark('migrations');
 
-    let runninghub: { baseUrl: string; accounts: Record<string, string> | 'fake' } | null = opts.runninghub ?? null;
+    let runninghub = opts.runninghub ?? null;
     let fakeUrl: string | null = null;
     if (!runninghub) {
       const fake = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
       stack.push('fake RunningHub', () => fake.stop());
       fakeUrl = fake.url;
-      runninghub = { baseUrl: fake.url, accounts: 'fake' };
+      const accounts = createPool(url, 'fila_app', 1);
+      try {
+        runninghub = { baseUrl: fake.url, accounts: fakeAccountKeys(await new FilaDb(accounts).providerAccounts()) };
+      } finally {
+        await accounts.end();
+      }
       mark('fake_runninghub');
     }
 

@@ -1,12 +1,13 @@
 // The worker: graphile-worker run() over a pool connected as fila_worker, fila's four tasks plus
 // the dispatch wake-up, and (unless crontab:false) the reaper every minute.
-import pino from 'pino';
+import type pino from 'pino';
+import { createLogger } from '../common/logger.ts';
 import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList } from 'graphile-worker';
 import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
-import { checkAccountKeys, fakeAccountKeys, RunningHubAccounts } from './runninghub/accounts.ts';
-import { loadToolsConfig, type ToolsConfig } from './tools/index.ts';
+import { checkAccountKeys, RunningHubAccounts } from './runninghub/accounts.ts';
+import { loadToolsConfig, type ToolsConfig } from '../common/tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
 import { applyWebhook } from './tasks/apply-webhook.ts';
@@ -18,8 +19,8 @@ export interface StartWorkerOptions {
   /** the provider, and one API key per account (name -> key); checked against fila.provider_accounts at start */
   runninghub: {
     baseUrl: string;
-    /** name -> key; 'fake' (development, the fake provider): a made-up key for every account in the table */
-    accounts: Record<string, string> | 'fake';
+    /** account name -> API key (common/config.ts providerKeys) */
+    accounts: Record<string, string>;
     timeoutMs?: number;
   };
   publicUrl: string;
@@ -27,18 +28,11 @@ export interface StartWorkerOptions {
   concurrency?: number;
   crontab?: boolean;
   logger?: pino.Logger;
-  /** the tools configuration; default loadToolsConfig() (FILA_WORKFLOWS_FILE or worker/tools/workflows.json) */
+  /** the tools configuration; default loadToolsConfig() (common/tools/workflows.json) */
   tools?: ToolsConfig;
   /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
   pollInterval?: number;
 }
-
-/** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
-export const apiKeyRedaction = {
-  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'runninghub.accounts.*', 'env.RUNNINGHUB_API_KEY',
-    'RUNNINGHUB_API_KEY', 'env.RUNNINGHUB_ACCOUNTS', 'RUNNINGHUB_ACCOUNTS'],
-  censor: '[redacted]',
-};
 
 const jobPayload = z.object({ job_id: z.uuid() });
 const webhookPayload = z.object({ inbox_id: z.number().int().positive() });
@@ -79,7 +73,7 @@ function graphileLogger(log: pino.Logger): GraphileLogger {
 }
 
 export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): Promise<void> }> {
-  const logger = opts.logger ?? pino({ redact: apiKeyRedaction });
+  const logger = opts.logger ?? createLogger({ name: 'fila-worker' });
   const tools = opts.tools ?? loadToolsConfig();
   const concurrency = opts.concurrency ?? 8;
   const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4);
@@ -89,12 +83,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     client.on('error', (err) => { logger.warn({ err: err.message }, 'PostgreSQL client error'); });
   });
   const db = new FilaDb(pool);
-  let keys: Record<string, string>;
+  const keys = opts.runninghub.accounts;
   try {
-    const rows = await db.providerAccounts();
-    keys = opts.runninghub.accounts === 'fake' ? fakeAccountKeys(rows) : opts.runninghub.accounts;
     // a key missing for an enabled account would leave its jobs unstartable: refuse to start instead
-    checkAccountKeys(keys, rows);
+    checkAccountKeys(keys, await db.providerAccounts());
   } catch (err) {
     await pool.end();
     throw err;

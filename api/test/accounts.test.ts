@@ -2,7 +2,7 @@
 // account's slots, pause and refusals as the database has them.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from './support.ts';
+import { startTestApi, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -2,10 +2,11 @@
 // about a job (upload, create, status, outputs, cancel, the reaper's question) goes out with the key
 // of the account dispatch started that job on. Which accounts exist and how many slots each has is
 // the database's business (fila.provider_accounts); the keys are the environment's
-// (RUNNINGHUB_ACCOUNTS=name=key,name2=key2, or RUNNINGHUB_API_KEY alone for one account `default`).
+// (RUNNINGHUB_ACCOUNTS=name=key,name2=key2, or RUNNINGHUB_API_KEY alone for one account `default`:
+// common/config.ts providerKeys).
 import { RunningHubClient } from './client.ts';
 
-/** The accounts configuration cannot work: stops start-up with a message naming what to fix. */
+/** The keys do not match the accounts table: stops start-up with a message naming what to fix. */
 export class AccountsConfigError extends Error {
   override readonly name = 'AccountsConfigError';
 }
@@ -18,37 +19,6 @@ export class NoKeyForAccountError extends Error {
       ? 'the job has no provider account (it was never dispatched)'
       : `no API key for provider account "${account}" in this worker (RUNNINGHUB_ACCOUNTS)`);
   }
-}
-
-/** The same rule as fila.provider_accounts' account_is_name: no `=` or `,` can hide in a name. */
-const accountName = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-
-/**
- * Account name -> API key, from RUNNINGHUB_ACCOUNTS (`name=key,name2=key2`) or RUNNINGHUB_API_KEY
- * (one account, `default`). Both empty: null (no provider configured). Both set: refused, since
- * which one wins would be a guess. Error messages never contain a key.
- */
-export function parseAccountKeys(accounts: string | undefined, apiKey: string | undefined): Record<string, string> | null {
-  const list = accounts?.trim() ?? '';
-  const single = apiKey?.trim() ?? '';
-  if (list && single) {
-    throw new AccountsConfigError('set RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY, not both (RUNNINGHUB_API_KEY=k is RUNNINGHUB_ACCOUNTS=default=k)');
-  }
-  if (single) return { default: single };
-  if (!list) return null;
-  const keys: Record<string, string> = {};
-  for (const [i, entry] of list.split(',').entries()) {
-    const eq = entry.indexOf('=');
-    const name = (eq < 0 ? entry : entry.slice(0, eq)).trim();
-    const key = eq < 0 ? '' : entry.slice(eq + 1).trim();
-    if (!accountName.test(name)) {
-      throw new AccountsConfigError(`RUNNINGHUB_ACCOUNTS entry ${i + 1}: "${name}" is not an account name (a-z, 0-9, "_", "." and "-", at most 63, starting with a letter or digit)`);
-    }
-    if (!key) throw new AccountsConfigError(`RUNNINGHUB_ACCOUNTS entry ${i + 1}: account "${name}" has no key (name=key)`);
-    if (Object.hasOwn(keys, name)) throw new AccountsConfigError(`RUNNINGHUB_ACCOUNTS names account "${name}" twice`);
-    keys[name] = key;
-  }
-  return keys;
 }
 
 export interface AccountRow { account: string; enabled: boolean }
@@ -68,14 +38,6 @@ export function checkAccountKeys(keys: Record<string, string>, rows: readonly Ac
     if (!known.has(name)) problems.push(`RUNNINGHUB_ACCOUNTS has a key for "${name}", which fila.provider_accounts does not know (add it: npx fila accounts set ${name} --slots N)`);
   }
   if (problems.length) throw new AccountsConfigError(`provider accounts do not match the database: ${problems.join('; ')}`);
-}
-
-/**
- * Development stand-in keys for the fake RunningHub (which accepts any key): one per account in the
- * table, each different, so the fake's per-key limits apply per account as the real provider's do.
- */
-export function fakeAccountKeys(rows: readonly AccountRow[]): Record<string, string> {
-  return Object.fromEntries(rows.map((r) => [r.account, `fake-runninghub-key-${r.account}`]));
 }
 
 export class RunningHubAccounts {

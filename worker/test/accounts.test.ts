@@ -4,11 +4,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { FilaDb, type Job } from '../../db/fila.ts';
-import { onConnections, rejected, fulfilled } from '../../db/test-support/concurrency.ts';
-import { fifoViolations, startHarness, type Harness } from '../test-support/harness.ts';
-import { AccountsConfigError, checkAccountKeys, parseAccountKeys } from '../runninghub/accounts.ts';
+import { onConnections, rejected, fulfilled } from '../../dev/test-support/concurrency.ts';
+import { fifoViolations, startHarness, type Harness } from '../../dev/test-support/harness.ts';
+import { checkAccountKeys } from '../runninghub/accounts.ts';
+import { ConfigError, providerKeys } from '../../common/config.ts';
 import { RunningHubClient } from '../runninghub/client.ts';
-import { startFakeRunningHub } from '../runninghub/fake-server.ts';
+import { startFakeRunningHub } from '../../dev/fake-runninghub/server.ts';
 
 const img = (name: string, fake?: string) => `https://files.example/${name}.png${fake ? `#fake=${fake}` : ''}`;
 const upscale = (name: string, fake?: string) => ({ image_url: img(name, fake), category: 'pessoas' });
@@ -208,28 +209,31 @@ describe('three accounts under real concurrency', () => {
 });
 
 describe('keys per account (RUNNINGHUB_ACCOUNTS)', () => {
+  const keys = (list: string | undefined, single: string | undefined) =>
+    providerKeys({ RUNNINGHUB_ACCOUNTS: list, RUNNINGHUB_API_KEY: single });
+
   it('reads name=key pairs, or RUNNINGHUB_API_KEY alone as the account `default`', () => {
-    expect(parseAccountKeys('main=k1, backup=k2=with=equals', undefined)).toEqual({ main: 'k1', backup: 'k2=with=equals' });
-    expect(parseAccountKeys(undefined, ' k0 ')).toEqual({ default: 'k0' });
-    expect(parseAccountKeys('', '')).toBeNull();
+    expect(keys('main=k1, backup=k2=with=equals', undefined)).toEqual({ main: 'k1', backup: 'k2=with=equals' });
+    expect(keys(undefined, 'k0')).toEqual({ default: 'k0' });
+    expect(keys(undefined, undefined)).toBeNull();
   });
 
-  it('refuses both variables at once, a bad name, a missing key or a name twice, without printing any key', () => {
+  it('refuses both variables at once, a missing name or key, or a name twice, without printing any key', () => {
     const bad: Array<[string | undefined, string | undefined, RegExp]> = [
       ['a=secret1', 'secret2', /not both/],
-      ['Main=secret1', undefined, /"Main" is not an account name/],
       ['a=secret1,b', undefined, /account "b" has no key/],
       ['a=secret1,a=secret2', undefined, /names account "a" twice/],
-      ['a=secret1,,b=secret2', undefined, /entry 2/],
+      ['a=secret1,,b=secret2', undefined, /entry 2 has no account name/],
+      ['=secret1', undefined, /entry 1 has no account name/],
     ];
     for (const [list, single, message] of bad) {
       let caught: unknown;
       try {
-        parseAccountKeys(list, single);
+        keys(list, single);
       } catch (err) {
         caught = err;
       }
-      expect(caught).toBeInstanceOf(AccountsConfigError);
+      expect(caught).toBeInstanceOf(ConfigError);
       expect((caught as Error).message).toMatch(message);
       expect((caught as Error).message).not.toMatch(/secret/);
     }
@@ -240,6 +244,8 @@ describe('keys per account (RUNNINGHUB_ACCOUNTS)', () => {
     expect(() => checkAccountKeys({ a: 'k1', b: 'k2' }, rows)).not.toThrow();
     expect(() => checkAccountKeys({ a: 'k1' }, rows)).toThrow(/enabled account "b" has no key/);
     expect(() => checkAccountKeys({ a: 'k1', b: 'k2', typo: 'k3' }, rows)).toThrow(/key for "typo", which fila.provider_accounts does not know/);
+    // a name the table could never hold (RUNNINGHUB_ACCOUNTS does not check names: the table does)
+    expect(() => checkAccountKeys({ a: 'k1', b: 'k2', 'Main Account': 'k3' }, rows)).toThrow(/key for "Main Account"/);
   });
 
   it('a worker whose keys do not match the table refuses to start, naming the account', async () => {

@@ -8,7 +8,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { runningHubCodes, uploadLimitBytes } from './client.ts';
+import { runningHubCodes, uploadLimitBytes } from '../../worker/runninghub/client.ts';
+import { fakeRunningHubApiKey } from '../../common/config.ts';
 
 export type FakeScript =
   | { kind: 'ok'; ms: number }
@@ -83,6 +84,15 @@ export interface FakeRunningHubOptions {
 
 // the documented codes, by number: the same table the client reads them with
 const codeNames: Record<number, string> = Object.fromEntries(Object.entries(runningHubCodes).map(([name, code]) => [code, name]));
+
+/**
+ * Keys to call the fake with (it accepts any): one per provider account in the table, each
+ * different, so its per-key limit applies per account as RunningHub's does. `default` keeps the
+ * plain development key.
+ */
+export function fakeAccountKeys(rows: ReadonlyArray<{ account: string }>): Record<string, string> {
+  return Object.fromEntries(rows.map((r) => [r.account, r.account === 'default' ? fakeRunningHubApiKey : `${fakeRunningHubApiKey}-${r.account}`]));
+}
 
 const videoExt = /\.(mp4|mov|webm|mkv|avi)$/i;
 
