@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     if (!publicUrl) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
   }
   // without a key there is no provider to run jobs on, in development too
-  if (!keys) missing.push('RUNNINGHUB_ACCOUNTS (name=key,name2=key2) or RUNNINGHUB_API_KEY (one account, `default`); `npm start` runs a fake provider for development');
+  if (!keys) missing.push('RUNNINGHUB_API_KEY (the key of the one account `default`) or RUNNINGHUB_ACCOUNTS (name=key,name2=key2: one key per account); `npm start` runs a fake provider for development');
   if (missing.length) {
     throw new StartupError(`cannot start the worker${production ? ' in production' : ''}: missing ${missing.join('; ')}`);
   }
