@@ -3,7 +3,7 @@
 // refunds) are counted from the LISTEN stream, so every API process reports every job — scrape
 // one, or aggregate with max(), not sum().
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, QueueOverview } from '../db/fila.ts';
+import type { Job, ProviderAccountOverview, QueueOverview } from '../db/fila.ts';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -54,6 +54,16 @@ export class ApiMetrics {
     labelNames: ['per'], registers: [this.registry],
   });
 
+  // Per provider account, read from fila.provider_account_overview at scrape time. The counters are
+  // the database's own (they survive API restarts and agree across API processes).
+  readonly accountSlotsTotal = new Gauge({ name: 'fila_account_slots_total', help: 'Slots a provider account may hold (its max_slots)', labelNames: ['account'], registers: [this.registry] });
+  readonly accountSlotsUsed = new Gauge({ name: 'fila_account_slots_used', help: 'Slots a provider account holds (starting + running)', labelNames: ['account'], registers: [this.registry] });
+  readonly accountEnabled = new Gauge({ name: 'fila_account_enabled', help: '1 while new jobs may start on the provider account', labelNames: ['account'], registers: [this.registry] });
+  readonly accountPaused = new Gauge({ name: 'fila_account_paused', help: '1 while the provider account is paused after trouble (its back-off)', labelNames: ['account'], registers: [this.registry] });
+  readonly accountBackoffStep = new Gauge({ name: 'fila_account_backoff_step', help: 'Consecutive pauses of the provider account (its back-off doubles with each)', labelNames: ['account'], registers: [this.registry] });
+  readonly accountPauses = new Counter({ name: 'fila_account_pauses_total', help: 'Times the provider account was paused', labelNames: ['account'], registers: [this.registry] });
+  readonly accountRefusals = new Counter({ name: 'fila_account_refusals_total', help: 'Jobs the provider account sent back to the queue (capacity, key, funds, unreachable)', labelNames: ['account'], registers: [this.registry] });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });
   }
@@ -66,6 +76,23 @@ export class ApiMetrics {
     this.slotsTotal.set(o.slots_total);
     this.dispatchPaused.set(o.dispatch_paused_until ? 1 : 0);
     this.oldestQueuedSeconds.set(o.oldest_queued_at ? Math.max(0, (Date.now() - new Date(o.oldest_queued_at).getTime()) / 1000) : 0);
+  }
+
+  /** Every provider account as the database has it now (an account removed from the table disappears). */
+  setAccounts(rows: readonly ProviderAccountOverview[]): void {
+    const all = [this.accountSlotsTotal, this.accountSlotsUsed, this.accountEnabled, this.accountPaused,
+      this.accountBackoffStep, this.accountPauses, this.accountRefusals];
+    for (const m of all) m.reset();
+    for (const a of rows) {
+      const labels = { account: a.account };
+      this.accountSlotsTotal.set(labels, a.slots_total);
+      this.accountSlotsUsed.set(labels, a.slots_used);
+      this.accountEnabled.set(labels, a.enabled ? 1 : 0);
+      this.accountPaused.set(labels, a.paused_until ? 1 : 0);
+      this.accountBackoffStep.set(labels, a.backoff_step);
+      this.accountPauses.inc(labels, a.pauses);
+      this.accountRefusals.inc(labels, a.refusals);
+    }
   }
 
   /** A job reached a terminal state. */

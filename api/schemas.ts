@@ -28,6 +28,7 @@ export const JobSchema = z.object({
   running_at: timestamp.nullable(),
   finished_at: timestamp.nullable(),
   deadline_at: timestamp.nullable(),
+  account: z.string().nullable().openapi({ description: 'The provider account the job started on: null while queued' }),
   position: z.number().int().nullable().openapi({ description: '1-based place in the global queue while queued' }),
   eta: z.number().int().nullable().openapi({ description: 'Seconds until it starts, estimated while queued' }),
 }).openapi('Job');

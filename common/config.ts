@@ -80,7 +80,11 @@ export const envVars = {
   }),
   RUNNINGHUB_API_KEY: v({
     schema: optionalString, usedBy: ['worker', 'start', 'reap'], developmentOnly: false,
-    description: 'the RunningHub account\'s API key (`npm start` without it runs the local fake provider)',
+    description: 'the API key of one RunningHub account, named `default` (the same as `RUNNINGHUB_ACCOUNTS=default=<key>`; `npm start` without a key runs the local fake provider)',
+  }),
+  RUNNINGHUB_ACCOUNTS: v({
+    schema: optionalString, usedBy: ['worker', 'start', 'reap'], developmentOnly: false,
+    description: 'one API key per provider account of `fila.provider_accounts`: `name=key,name2=key2` (instead of `RUNNINGHUB_API_KEY`; the worker refuses to start when an enabled account has no key)',
   }),
   RUNNINGHUB_BASE_URL: v({
     schema: z.preprocess(unsetIfBlank, z.url({ protocol: /^https?$/ }).default('https://www.runninghub.ai')),
@@ -158,6 +162,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(lines.join('\n'));
   }
   return { ...parsed.data, development: parsed.data.NODE_ENV !== 'production' };
+}
+
+/**
+ * The provider keys, account name -> key: RUNNINGHUB_ACCOUNTS (`name=key,name2=key2`) or
+ * RUNNINGHUB_API_KEY alone (the account `default`); null when neither is set. Both set is refused:
+ * which one wins would be a guess. Whether the names exist is the database's to say (the worker
+ * checks them against fila.provider_accounts). No message ever contains a key.
+ */
+export function providerKeys(config: Pick<Env, 'RUNNINGHUB_ACCOUNTS' | 'RUNNINGHUB_API_KEY'>): Record<string, string> | null {
+  const list = config.RUNNINGHUB_ACCOUNTS;
+  const single = config.RUNNINGHUB_API_KEY;
+  if (list && single) {
+    throw new ConfigError('set RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY, not both (RUNNINGHUB_API_KEY=k is RUNNINGHUB_ACCOUNTS=default=k)');
+  }
+  if (single) return { default: single };
+  if (!list) return null;
+  const keys: Record<string, string> = {};
+  for (const [i, entry] of list.split(',').entries()) {
+    const eq = entry.indexOf('=');
+    const name = (eq < 0 ? entry : entry.slice(0, eq)).trim();
+    const key = eq < 0 ? '' : entry.slice(eq + 1).trim();
+    if (!name) throw new ConfigError(`RUNNINGHUB_ACCOUNTS entry ${i + 1} has no account name (name=key)`);
+    if (!key) throw new ConfigError(`RUNNINGHUB_ACCOUNTS entry ${i + 1}: account "${name}" has no key (name=key)`);
+    if (Object.hasOwn(keys, name)) throw new ConfigError(`RUNNINGHUB_ACCOUNTS names account "${name}" twice`);
+    keys[name] = key;
+  }
+  return keys;
 }
 
 /** Development-only secrets: used only outside production, and only when the variable is unset. */

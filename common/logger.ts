@@ -2,9 +2,10 @@
 // key redacted wherever a log line could carry it.
 import pino from 'pino';
 
-/** pino's redaction of the RunningHub API key. */
+/** pino's redaction of the RunningHub API keys. */
 export const apiKeyRedaction = {
-  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'env.RUNNINGHUB_API_KEY', 'RUNNINGHUB_API_KEY'],
+  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'runninghub.accounts.*', 'env.RUNNINGHUB_API_KEY',
+    'RUNNINGHUB_API_KEY', 'env.RUNNINGHUB_ACCOUNTS', 'RUNNINGHUB_ACCOUNTS'],
   censor: '[redacted]',
 };
 

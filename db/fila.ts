@@ -35,6 +35,8 @@ export interface Job {
   soft_deadline_at: Date | null;
   deadline_at: Date | null;
   finished_at: Date | null;
+  /** the provider account dispatch started it on: null while queued */
+  account: string | null;
 }
 
 /** A job as the HTTP API shows it (fila.job_json): snake_case columns plus position and eta. */
@@ -54,6 +56,7 @@ export interface JobJson {
   running_at: string | null;
   finished_at: string | null;
   deadline_at: string | null;
+  account: string | null;
   position: number | null;
   eta: number | null;
 }
@@ -83,12 +86,12 @@ export interface QueueEntry {
 export interface ActiveJob {
   job_id: string; user_id: string; tool: string; status: JobStatus; created_at: Date;
   started_at: Date | null; running_at: Date | null; soft_deadline_at: Date | null; deadline_at: Date | null;
-  provider_task_id: string | null;
+  provider_task_id: string | null; account: string | null;
 }
 export interface StaleJob {
   job_id: string; user_id: string; tool: string; status: JobStatus; provider_task_id: string | null;
   started_at: Date | null; running_at: Date | null; soft_deadline_at: Date | null; deadline_at: Date | null;
-  last_seen_at: Date | null; past: 'soft' | 'hard' | 'abandoned';
+  last_seen_at: Date | null; past: 'soft' | 'hard' | 'abandoned'; account: string | null;
 }
 export interface LedgerEntry {
   id: number; user_id: string; job_id: string | null; kind: 'grant' | 'debit' | 'refund';
@@ -103,12 +106,24 @@ export interface RecentJob {
   job_id: string; user_id: string; tool: string; status: JobStatus; credit_cost: number;
   input: Record<string, unknown>; outputs: JobOutput[] | null; error: string | null; attempts: number;
   provider_task_id: string | null; queue_seq: number; created_at: Date; started_at: Date | null;
-  running_at: Date | null; finished_at: Date | null; slot_seconds: number | null;
+  running_at: Date | null; finished_at: Date | null; slot_seconds: number | null; account: string | null;
 }
 export interface ToolStats {
   tool: string; enabled: boolean; completed: number; failed: number; canceled: number;
   avg_seconds: number | null; p50_seconds: number | null; p95_seconds: number | null;
   avg_wait_seconds: number | null;
+}
+/** A row of fila.provider_account_overview. */
+export interface ProviderAccountOverview {
+  account: string; slots_total: number; slots_used: number; enabled: boolean;
+  paused_until: Date | null; pause_reason: string | null; backoff_step: number;
+  /** how often it was paused; how many jobs it sent back to the queue */
+  pauses: number; refusals: number;
+}
+/** A row of fila.provider_accounts (what set_provider_account returns). */
+export interface ProviderAccount {
+  account: string; max_slots: number; enabled: boolean; paused_until: Date | null;
+  pause_reason: string | null; backoff_step: number; pauses: number; refusals: number;
 }
 export interface StoredWebhook {
   id: number; job_id: string; provider: string; payload: unknown; received_at: Date;
@@ -271,7 +286,17 @@ export class FilaDb {
     await this.rows('select fila.mark_webhook_processed($1, $2)', [inboxId, outcome]);
   }
 
+  /** Insert or change a provider account (fila.set_provider_account). */
+  async setProviderAccount(account: string, maxSlots: number, enabled = true): Promise<ProviderAccount> {
+    return this.one<ProviderAccount>('select * from fila.set_provider_account($1, $2, $3)', [account, maxSlots, enabled]);
+  }
+
   // Views ----------------------------------------------------------------------------------------
+
+  /** Every provider account with its slots, use, pause and counters, by name. */
+  async providerAccounts(): Promise<ProviderAccountOverview[]> {
+    return this.rows<ProviderAccountOverview>('select * from fila.provider_account_overview order by account');
+  }
 
   async queueOverview(): Promise<QueueOverview> {
     return this.one<QueueOverview>('select * from fila.queue_overview');
@@ -396,6 +421,8 @@ export class FilaDb {
       `update fila.settings set max_slots = $1, starting_timeout = make_interval(secs => $2),
               presence_timeout = make_interval(secs => $3)`,
       [maxSlots, startingSeconds, presenceSeconds]);
+    // the global cap and the one account's own slots, so that `default` alone can use them all
+    await this.rows(`select fila.set_provider_account('default', $1)`, [maxSlots]);
   }
 
   /** DBA only: the dispatch back-off after provider-wide trouble (fila.settings). */

@@ -90,7 +90,10 @@ export async function submitMany(url: string, prefix: string, n: number, input: 
 }
 
 export async function setMaxSlots(url: string, slots: number): Promise<void> {
-  await withClient(url, (c) => c.query('update fila.settings set max_slots = $1', [slots]));
+  await withClient(url, async (c) => {
+    await c.query('update fila.settings set max_slots = $1', [slots]);
+    await c.query(`select fila.set_provider_account('default', $1)`, [slots]);
+  });
 }
 
 export interface QueueCounts { queued: number; busy: number; tickets: number }
@@ -120,7 +123,7 @@ export async function queueTail(c: pg.Client): Promise<string | null> {
 
 /** A requeue leaves dispatch paused (back-off): the churn ends the pause at once. */
 export async function endPause(c: pg.Client): Promise<void> {
-  await c.query(`update fila.dispatch_state set paused_until = null, pause_reason = null, backoff_step = 0`);
+  await c.query(`update fila.provider_accounts set paused_until = null, pause_reason = null, backoff_step = 0`);
 }
 
 export async function vacuumAnalyze(url: string): Promise<void> {

@@ -42,7 +42,7 @@ async function queueText(db: FilaDb, limit: number): Promise<string> {
     lines.push(`dispatch PAUSED until ${overview.dispatch_paused_until.toISOString()} (step ${overview.backoff_step}): ${overview.pause_reason ?? ''}`);
   }
   lines.push('\nslot holders', holders.length ? table(holders.map((j) => ({ ...j, held: since(j.started_at) })),
-    ['job_id', 'tool', 'status', 'user_id', 'held', 'deadline_at']) : dim('  (none)'));
+    ['job_id', 'tool', 'status', 'account', 'user_id', 'held', 'deadline_at']) : dim('  (none)'));
   lines.push('\nqueue (head first)', queue.length ? table(queue.map((q) => ({ ...q, waiting: since(q.queued_at) })),
     ['position', 'job_id', 'tool', 'user_id', 'waiting', 'presence']) : dim('  (empty)'));
   return lines.join('\n');
@@ -76,7 +76,7 @@ const commands: Record<string, Command> = {
     summary: 'the whole system in one process (same as `npm start`)',
     usage: 'fila start',
     help: `PostgreSQL (embedded in FILA_DATA_DIR, default .data/, unless DATABASE_URL), migrations,
-the fake RunningHub (unless RUNNINGHUB_API_KEY), the worker and the API on PORT (default 8787).
+the fake RunningHub (unless RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY), the worker and the API on PORT (default 8787).
 In development it prints an operator token and two demo users' tokens. Stops cleanly on Ctrl-C.`,
     async run({ config }) {
       const { main } = await import('./start.ts');
@@ -117,7 +117,7 @@ graphile-worker's. Idempotent.
     summary: 'one worker process (same as `npm run worker`)',
     usage: 'fila worker',
     help: `Runs the Graphile Worker tasks (start_job, apply_webhook, cancel_provider_task) and the
-reaper's crontab. Needs DATABASE_URL, FILA_PUBLIC_URL, FILA_WEBHOOK_SECRET and RUNNINGHUB_API_KEY
+reaper's crontab. Needs DATABASE_URL, FILA_PUBLIC_URL, FILA_WEBHOOK_SECRET and RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY
 (production). Stops on SIGINT/SIGTERM after the running tasks finish.`,
     async run() {
       await import('../worker/main.ts');
@@ -141,7 +141,7 @@ FILA_JWT_SECRET and FILA_WEBHOOK_SECRET (production).`,
 a failure recorded with its real reason), then fila.reap_stale_jobs(): jobs past their hard deadline
 are failed and refunded, abandoned queued jobs canceled and refunded. Safe to run from several hosts
 (everything goes through the SQL functions). Needs DATABASE_URL and the provider settings
-(RUNNINGHUB_API_KEY, RUNNINGHUB_BASE_URL; without a key only the SQL part runs).`,
+(RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY, RUNNINGHUB_BASE_URL; without a key only the SQL part runs).`,
     options: { json: { type: 'boolean' } },
     async run({ values , config }) {
       const { reap } = await import('./reap.ts');
@@ -181,6 +181,55 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
       });
     },
   },
+  accounts: {
+    summary: 'the provider accounts: slots, use, pauses; `accounts set` adds or changes one',
+    usage: 'fila accounts [--json]   |   fila accounts set <name> [--slots N] [--disable]',
+    help: `Lists fila.provider_account_overview: each RunningHub account's slots and how many are used,
+whether it is enabled, paused (until when, why) and how often it was paused or refused jobs.
+The worker needs a key for every enabled account (RUNNINGHUB_ACCOUNTS=name=key,...).
+  set <name> --slots N   add the account, or change its slots (fila.set_provider_account);
+                         more room starts queued jobs at once, less preempts nothing
+  set <name> --disable   nothing new starts on it; its jobs finish (--slots may be left out for
+                         an existing account); \`set <name>\` without --disable enables it again
+  --json                 machine-readable output`,
+    options: { slots: { type: 'string' }, disable: { type: 'boolean' }, json: { type: 'boolean' } },
+    async run({ positionals, values, config }) {
+      const [sub, name, ...extra] = positionals;
+      if (sub === undefined) {
+        if (values.slots !== undefined || values.disable) throw new CliError('--slots and --disable go with `fila accounts set <name>`', 2);
+        await withDb(config, async (db) => {
+          const accounts = await db.providerAccounts();
+          if (json(values)) {
+            out(JSON.stringify(accounts, null, 2));
+            return;
+          }
+          out(table(accounts.map((a) => ({
+            ...a, slots: `${a.slots_used}/${a.slots_total}`, state: !a.enabled ? 'disabled' : a.paused_until ? 'PAUSED' : 'ok',
+            paused_until: a.paused_until, pause_reason: a.pause_reason,
+          })), ['account', 'state', 'slots', 'paused_until', 'pause_reason', 'backoff_step', 'pauses', 'refusals']));
+        });
+        return;
+      }
+      if (sub !== 'set') throw new CliError(`accounts: unknown subcommand "${sub}" (fila accounts set <name> --slots N [--disable])`, 2);
+      if (!name) throw new CliError('accounts set: missing account name', 2);
+      if (extra.length) throw new CliError(`accounts set: unexpected "${extra.join(' ')}"`, 2);
+      let slots: number | null = null;
+      if (values.slots !== undefined) {
+        slots = Number(values.slots);
+        if (!Number.isInteger(slots) || slots < 1) throw new CliError(`--slots must be a positive integer, not "${String(values.slots).replace(negative, '-')}"`, 2);
+      }
+      const enabled = values.disable !== true;
+      await withDb(config, async (db) => {
+        if (slots === null) {
+          const current = (await db.providerAccounts()).find((a) => a.account === name);
+          if (!current) throw new CliError(`accounts set: account "${name}" does not exist yet: give it --slots N`, 2);
+          slots = current.slots_total;
+        }
+        const a = await db.setProviderAccount(name, slots, enabled);
+        out(`account ${a.account}: ${a.max_slots} slot(s), ${a.enabled ? 'enabled' : 'disabled (its jobs finish, nothing new starts on it)'}`);
+      });
+    },
+  },
   job: {
     summary: 'one job and its timeline, by its id or the first characters of it',
     usage: 'fila job <job-id or prefix> [--json]',
@@ -207,7 +256,7 @@ screen shows) as long as one job starts with it; when several do, they are liste
           return;
         }
         out(bold(`${job.id}  ${job.tool}  ${job.status}`) + (job.position ? `  position ${job.position}` : ''));
-        out(`user ${job.user_id}   price ${job.credit_cost} credits   provider task ${job.provider_task_id ?? '-'}`);
+        out(`user ${job.user_id}   price ${job.credit_cost} credits   provider task ${job.provider_task_id ?? '-'}   account ${job.account ?? '-'}`);
         if (job.error) out(`error: ${job.error}`);
         if (job.outputs) for (const o of job.outputs) out(`output: ${o.url} (${o.type})`);
         out('');

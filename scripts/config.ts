@@ -2,7 +2,7 @@
 // the one-line operator error, the running `npm start`'s state file, and defaults in development.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { developmentSecrets, repoRoot, type Config } from '../common/config.ts';
+import { developmentSecrets, providerKeys, repoRoot, type Config } from '../common/config.ts';
 
 export { repoRoot };
 
@@ -73,10 +73,11 @@ export function databaseUrl(config: Config): string {
   throw new CliError('DATABASE_URL is not set (and no local `npm start` is running to borrow it from)');
 }
 
-export function runningHubFromEnv(config: Config): { baseUrl: string; apiKey: string } | null {
-  const apiKey = config.RUNNINGHUB_API_KEY;
-  if (!apiKey) return null;
-  return { apiKey, baseUrl: config.RUNNINGHUB_BASE_URL };
+/** The real provider: one key per account (RUNNINGHUB_ACCOUNTS, or RUNNINGHUB_API_KEY = `default`); null = none configured. */
+export function runningHubFromEnv(config: Config): { baseUrl: string; accounts: Record<string, string> } | null {
+  const accounts = providerKeys(config); // a malformed list: ConfigError, one line naming the entry
+  if (!accounts) return null;
+  return { accounts, baseUrl: config.RUNNINGHUB_BASE_URL };
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

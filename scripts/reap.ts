@@ -4,9 +4,10 @@
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { reapOnce } from '../worker/reaper.ts';
-import { RunningHubClient } from '../worker/runninghub/client.ts';
-import { fakeRunningHubApiKey, type Config } from '../common/config.ts';
+import { RunningHubAccounts } from '../worker/runninghub/accounts.ts';
+import type { Config } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
+import { fakeAccountKeys } from '../dev/fake-runninghub/server.ts';
 import { readLocalSystem, runningHubFromEnv } from './config.ts';
 import pino from 'pino';
 
@@ -20,12 +21,14 @@ export interface ReapSummary {
   summary: string;
 }
 
-function providerForReap(config: Config): { baseUrl: string; apiKey: string } | null {
+async function providerForReap(config: Config, db: FilaDb): Promise<RunningHubAccounts | null> {
   const real = runningHubFromEnv(config);
-  if (real) return real;
-  // development: the fake provider of a running `npm start`
+  if (real) return RunningHubAccounts.fromKeys(real.accounts, { baseUrl: real.baseUrl });
+  // development: the fake provider of a running `npm start`, with the keys its worker uses
   const local = config.development ? readLocalSystem(config) : null;
-  return local?.fakeRunningHubUrl ? { baseUrl: local.fakeRunningHubUrl, apiKey: fakeRunningHubApiKey } : null;
+  return local?.fakeRunningHubUrl
+    ? RunningHubAccounts.fromKeys(fakeAccountKeys(await db.providerAccounts()), { baseUrl: local.fakeRunningHubUrl })
+    : null;
 }
 
 export async function reap(databaseUrl: string, config: Config): Promise<ReapSummary> {
@@ -33,13 +36,13 @@ export async function reap(databaseUrl: string, config: Config): Promise<ReapSum
   const logger = createLogger({ level: config.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   try {
     const db = new FilaDb(pool);
-    const provider = providerForReap(config);
+    const provider = await providerForReap(config, db);
     // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
-    const r = await reapOnce({ db, runninghub: provider ? new RunningHubClient(provider) : null, logger });
+    const r = await reapOnce({ db, runninghub: provider, logger });
     const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));
     const summary = [
       provider ? `checked with the provider: ${r.checked} (recovered ${r.recovered.length}, still running ${r.stillRunning.length}, unreachable ${r.unknown.length})`
-        : 'provider not configured (RUNNINGHUB_API_KEY unset): soft-deadline checks skipped',
+        : 'provider not configured (RUNNINGHUB_ACCOUNTS and RUNNINGHUB_API_KEY unset): soft-deadline checks skipped',
       `reaped: ${reaped.length}${reaped.length ? ` — ${reaped.map((j) => `${j.job_id} ${j.status}`).join(', ')}` : ''}`,
     ].join('\n');
     return {

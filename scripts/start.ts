@@ -14,7 +14,7 @@ export async function main(config: Config = loadConfig()): Promise<void> {
   const { development } = config;
   const { jwtSecret, webhookSecret } = secrets(config);
   const runninghub = runningHubFromEnv(config);
-  if (!development && !runninghub) throw new CliError('production mode: RUNNINGHUB_API_KEY must be set (the fake provider is for development only)');
+  if (!development && !runninghub) throw new CliError('production mode: RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY must be set (the fake provider is for development only)');
   const logger = createLogger({ level: config.LOG_LEVEL, base: { pid: process.pid } });
   const dir = dataDir(config);
 

@@ -5,14 +5,14 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import { startEmbedded, type EmbeddedServer } from '../dev/embedded-postgres.ts';
-import { defaultPort, fakeRunningHubApiKey } from '../common/config.ts';
+import { defaultPort } from '../common/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { startApiServer } from '../api/server.ts';
 import { signToken } from '../api/auth.ts';
 import { startWorker } from '../worker/runner.ts';
-import { startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
+import { fakeAccountKeys, startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
 
 export interface SystemOptions {
   /** PostgreSQL to use; unset = embedded in `${dataDir}/pg` */
@@ -27,7 +27,7 @@ export interface SystemOptions {
   jwtSecret: string;
   webhookSecret: string;
   /** the real provider; null = a local fake RunningHub */
-  runninghub?: { baseUrl: string; apiKey: string } | null;
+  runninghub?: { baseUrl: string; accounts: Record<string, string> } | null;
   /** the fake's default task duration (FAKE_RUNNINGHUB_MS) */
   fakeDefaultMs?: number;
   /** base URL the provider calls back; default: the API's own URL */
@@ -94,7 +94,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       const fake = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
       stack.push('fake RunningHub', () => fake.stop());
       fakeUrl = fake.url;
-      runninghub = { baseUrl: fake.url, apiKey: fakeRunningHubApiKey };
+      const accounts = createPool(url, 'fila_app', 1);
+      try {
+        runninghub = { baseUrl: fake.url, accounts: fakeAccountKeys(await new FilaDb(accounts).providerAccounts()) };
+      } finally {
+        await accounts.end();
+      }
       mark('fake_runninghub');
     }
 

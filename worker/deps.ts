@@ -1,12 +1,13 @@
 // What every task needs; built once per worker process by runner.ts.
 import type pino from 'pino';
 import type { FilaDb } from '../db/fila.ts';
-import type { RunningHubClient } from './runninghub/client.ts';
+import type { RunningHubAccounts } from './runninghub/accounts.ts';
 import type { ToolsConfig } from '../common/tools/index.ts';
 
 export interface WorkerDeps {
   db: FilaDb;
-  runninghub: RunningHubClient;
+  /** one RunningHub client per provider account: a job's calls use `runninghub.for(job.account)` */
+  runninghub: RunningHubAccounts;
   tools: ToolsConfig;
   /** base URL the provider calls back (FILA_PUBLIC_URL) */
   publicUrl: string;

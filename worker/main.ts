@@ -2,7 +2,7 @@
 // (common/config.ts), logs JSON (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
 // It always talks to the RunningHub it is given: the fake provider is brought by `npm start`, the
 // demo and the tests, never by this process.
-import { developmentSecrets, loadConfig } from '../common/config.ts';
+import { developmentSecrets, loadConfig, providerKeys } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { loadToolsConfig } from '../common/tools/index.ts';
@@ -19,7 +19,8 @@ async function main(): Promise<void> {
   logger = createLogger({ name: 'fila-worker', level: config.LOG_LEVEL });
   const production = !config.development;
   const missing: string[] = [];
-  const { DATABASE_URL: databaseUrl, RUNNINGHUB_API_KEY: apiKey } = config;
+  const { DATABASE_URL: databaseUrl } = config;
+  const keys = providerKeys(config); // one key per provider account
   if (!databaseUrl) missing.push('DATABASE_URL (the PostgreSQL to work on)');
   let webhookSecret = config.FILA_WEBHOOK_SECRET;
   let publicUrl = config.FILA_PUBLIC_URL;
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
     if (!publicUrl) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
   }
   // without a key there is no provider to run jobs on, in development too
-  if (!apiKey) missing.push('RUNNINGHUB_API_KEY (the RunningHub account\'s API key; `npm start` runs a fake provider for development)');
+  if (!keys) missing.push('RUNNINGHUB_API_KEY (the key of the one account `default`) or RUNNINGHUB_ACCOUNTS (name=key,name2=key2: one key per account); `npm start` runs a fake provider for development');
   if (missing.length) {
     throw new StartupError(`cannot start the worker${production ? ' in production' : ''}: missing ${missing.join('; ')}`);
   }
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   const tools = loadToolsConfig(config.FILA_WORKFLOWS_FILE); // a bad configuration stops start-up, naming the key
 
   const worker = await startWorker({
-    databaseUrl: databaseUrl!, runninghub: { baseUrl: config.RUNNINGHUB_BASE_URL, apiKey: apiKey!, timeoutMs: config.RUNNINGHUB_TIMEOUT_MS },
+    databaseUrl: databaseUrl!, runninghub: { baseUrl: config.RUNNINGHUB_BASE_URL, accounts: keys!, timeoutMs: config.RUNNINGHUB_TIMEOUT_MS },
     publicUrl, webhookSecret, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
   });
   onShutdown(async (signal) => {

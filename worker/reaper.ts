@@ -7,14 +7,13 @@ import type pino from 'pino';
 import type { FilaDb, Job, StaleJob } from '../db/fila.ts';
 import { applyTaskResult } from './apply-result.ts';
 import { errorFields } from './deps.ts';
-import {
-  RunningHubError, RunningHubUnreachableError, taskNotFoundCodes, type RunningHubClient,
-} from './runninghub/client.ts';
+import { RunningHubError, RunningHubUnreachableError, taskNotFoundCodes } from './runninghub/client.ts';
+import { NoKeyForAccountError, type RunningHubAccounts } from './runninghub/accounts.ts';
 
 export interface ReaperDeps {
   db: FilaDb;
-  /** null: no provider to ask (`fila reap` without RUNNINGHUB_API_KEY): only the SQL part runs */
-  runninghub: RunningHubClient | null;
+  /** null: no provider to ask (`fila reap` without provider keys): only the SQL part runs */
+  runninghub: RunningHubAccounts | null;
   logger: pino.Logger;
 }
 
@@ -53,16 +52,18 @@ export async function reapOnce(deps: ReaperDeps): Promise<ReapResult> {
   return result;
 }
 
-async function checkWithProvider(deps: ReaperDeps & { runninghub: RunningHubClient }, s: StaleJob, taskId: string, result: ReapResult, log: pino.Logger): Promise<void> {
-  const jlog = log.child({ job_id: s.job_id, provider_task_id: taskId, past: s.past });
+async function checkWithProvider(deps: ReaperDeps & { runninghub: RunningHubAccounts }, s: StaleJob, taskId: string, result: ReapResult, log: pino.Logger): Promise<void> {
+  const jlog = log.child({ job_id: s.job_id, provider_task_id: taskId, past: s.past, account: s.account });
   try {
-    const status = await deps.runninghub.status(taskId);
+    // the task is known only to the account that created it: ask with that account's key
+    const provider = deps.runninghub.for(s.account);
+    const status = await provider.status(taskId);
     if (status === 'QUEUED' || status === 'RUNNING') {
       result.stillRunning.push(s.job_id);
       jlog.info({ provider_status: status }, 'past its soft deadline but still running at the provider: left until the hard deadline');
       return;
     }
-    const outputs = await deps.runninghub.outputs(taskId);
+    const outputs = await provider.outputs(taskId);
     const applied = await applyTaskResult(deps.db, s.job_id, outputs, jlog);
     if (applied.applied) {
       result.recovered.push({ job_id: s.job_id, status: applied.job.status });
@@ -79,7 +80,7 @@ async function checkWithProvider(deps: ReaperDeps & { runninghub: RunningHubClie
       jlog.warn({ ...errorFields(err) }, 'the provider does not know the task: failed');
       return;
     }
-    if (err instanceof RunningHubError || err instanceof RunningHubUnreachableError) {
+    if (err instanceof RunningHubError || err instanceof RunningHubUnreachableError || err instanceof NoKeyForAccountError) {
       result.unknown.push(s.job_id);
       jlog.warn({ ...errorFields(err) }, 'could not ask the provider about a stale job; its hard deadline still applies');
       return;

@@ -6,7 +6,7 @@ import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList
 import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
-import { RunningHubClient } from './runninghub/client.ts';
+import { checkAccountKeys, RunningHubAccounts } from './runninghub/accounts.ts';
 import { loadToolsConfig, type ToolsConfig } from '../common/tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
@@ -16,7 +16,13 @@ import { reapOnce } from './reaper.ts';
 
 export interface StartWorkerOptions {
   databaseUrl: string;
-  runninghub: { baseUrl: string; apiKey: string; timeoutMs?: number };
+  /** the provider, and one API key per account (name -> key); checked against fila.provider_accounts at start */
+  runninghub: {
+    baseUrl: string;
+    /** account name -> API key (common/config.ts providerKeys) */
+    accounts: Record<string, string>;
+    timeoutMs?: number;
+  };
   publicUrl: string;
   webhookSecret: string;
   concurrency?: number;
@@ -76,9 +82,18 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
   pool.on('connect', (client) => {
     client.on('error', (err) => { logger.warn({ err: err.message }, 'PostgreSQL client error'); });
   });
+  const db = new FilaDb(pool);
+  const keys = opts.runninghub.accounts;
+  try {
+    // a key missing for an enabled account would leave its jobs unstartable: refuse to start instead
+    checkAccountKeys(keys, await db.providerAccounts());
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
   const deps: WorkerDeps = {
-    db: new FilaDb(pool),
-    runninghub: new RunningHubClient({ baseUrl: opts.runninghub.baseUrl, apiKey: opts.runninghub.apiKey, timeoutMs: opts.runninghub.timeoutMs }),
+    db,
+    runninghub: RunningHubAccounts.fromKeys(keys, { baseUrl: opts.runninghub.baseUrl, timeoutMs: opts.runninghub.timeoutMs }),
     tools,
     publicUrl: opts.publicUrl,
     webhookSecret: opts.webhookSecret,

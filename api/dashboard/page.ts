@@ -45,6 +45,10 @@ export function dashboardHtml(opts: { development: boolean }): string {
         <div id="queue"></div>
       </section>
       <section class="card span3">
+        <h2>Provider accounts <span class="muted small">slots in use per RunningHub account; trouble pauses only its account</span></h2>
+        <div id="accounts"></div>
+      </section>
+      <section class="card span3">
         <h2>Recent jobs</h2>
         <div id="recent"></div>
       </section>

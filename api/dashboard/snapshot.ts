@@ -1,11 +1,15 @@
 // What the operator dashboard shows, read in one go from fila's views (FilaDb; no SQL here).
-import type { ActiveJob, AuditRow, FilaDb, QueueEntry, QueueOverview, RecentJob, RefundsToday, ToolStats } from '../../db/fila.ts';
+import type {
+  ActiveJob, AuditRow, FilaDb, ProviderAccountOverview, QueueEntry, QueueOverview, RecentJob, RefundsToday, ToolStats,
+} from '../../db/fila.ts';
 
 export interface DashboardSnapshot {
   /** server time, so the page can age timestamps without trusting the browser's clock */
   now: string;
   development: boolean;
   overview: QueueOverview;
+  /** the provider accounts: slots, use, pause, refusals */
+  accounts: ProviderAccountOverview[];
   slots: ActiveJob[];
   queue: QueueEntry[];
   recent: RecentJob[];
@@ -18,14 +22,15 @@ export const queueShown = 50;
 export const recentShown = 25;
 
 export async function readSnapshot(db: FilaDb, development: boolean): Promise<DashboardSnapshot> {
-  const [overview, active, queue, recent, refunds, audit, tools] = await Promise.all([
-    db.queueOverview(), db.activeJobs(), db.queue(queueShown), db.recentJobs(recentShown),
+  const [overview, accounts, active, queue, recent, refunds, audit, tools] = await Promise.all([
+    db.queueOverview(), db.providerAccounts(), db.activeJobs(), db.queue(queueShown), db.recentJobs(recentShown),
     db.refundsToday(8), db.creditAudit(), db.toolStats(),
   ]);
   return {
     now: new Date().toISOString(),
     development,
     overview,
+    accounts,
     slots: active.filter((j) => j.status === 'starting' || j.status === 'running'),
     queue,
     recent,

@@ -26,7 +26,9 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
     method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   }), async (c) => {
-    metrics.setQueue(await fila.queueOverview());
+    const [overview, accounts] = await Promise.all([fila.queueOverview(), fila.providerAccounts()]);
+    metrics.setQueue(overview);
+    metrics.setAccounts(accounts);
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

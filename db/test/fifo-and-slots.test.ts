@@ -172,6 +172,8 @@ describe('slots and FIFO', () => {
     const users = await Promise.all(Array.from({ length: 30 }, () => fundedUser(t.fila)));
     for (const [i, u] of users.entries()) await t.fila.submitJob({ userId: u, tool: 'upscaler', input: upscaleInput(i) });
     expect((await counts()).starting).toBe(3);
+    // the account has room for 8; the global cap decides (set_provider_account would dispatch itself)
+    await t.fila.setProviderAccount('default', 8);
     for (let slots = 4; slots <= 8; slots++) {
       await t.admin.query('update fila.settings set max_slots = $1', [slots]);
       const results = await onConnections(pool, 20, (client) => new FilaDb(client).dispatch());
@@ -180,6 +182,7 @@ describe('slots and FIFO', () => {
       expect((await counts()).starting).toBe(slots);
     }
     await t.admin.query('update fila.settings set max_slots = 3');
+    await t.fila.setProviderAccount('default', 3);
     await drain();
     await drain();
   });
@@ -209,7 +212,7 @@ describe('slots and FIFO', () => {
     expect(wake).toHaveLength(1);
 
     // the pause ends: the requeued job goes first; nothing was refunded or charged twice
-    await t.admin.query(`update fila.dispatch_state set paused_until = now() - interval '1 second'`);
+    await t.admin.query(`update fila.provider_accounts set paused_until = now() - interval '1 second'`);
     const started = await t.fila.dispatch();
     expect(started.map((j) => j.id)).toEqual([jobs[0]!.id, jobs[3]!.id]);
     expect(await t.fila.creditBalance(users[0]!)).toBe(before);
@@ -219,7 +222,7 @@ describe('slots and FIFO', () => {
     const o2 = await t.fila.queueOverview();
     expect(o2.backoff_step).toBe(2);
     expect(o2.dispatch_paused_until!.getTime() - Date.now()).toBeGreaterThan(119 * 60_000);
-    await t.admin.query(`update fila.dispatch_state set paused_until = now() - interval '1 second'`);
+    await t.admin.query(`update fila.provider_accounts set paused_until = now() - interval '1 second'`);
     await t.fila.dispatch();
     await t.fila.markRunning(jobs[0]!.id, 'task-ok');
     const o3 = await t.fila.queueOverview();
@@ -230,7 +233,7 @@ describe('slots and FIFO', () => {
   });
 
   it('answers queue_position like the queue view after cancels in the middle and a requeued head', async () => {
-    await t.admin.query(`update fila.dispatch_state set paused_until = null, backoff_step = 0`);
+    await t.admin.query(`update fila.provider_accounts set paused_until = null, backoff_step = 0`);
     const users = await Promise.all(Array.from({ length: 15 }, () => fundedUser(t.fila)));
     const jobs: Job[] = [];
     for (const [i, u] of users.entries()) jobs.push((await t.fila.submitJob({ userId: u, tool: 'video_upscaler', input: { video_url: `https://f.test/${i}.mp4` } })).job);
@@ -242,7 +245,7 @@ describe('slots and FIFO', () => {
     for (const q of queue) expect(await t.fila.queuePosition(q.job_id)).toBe(q.position);
     expect(await t.fila.queuePosition(jobs[0]!.id)).toBeNull(); // holds a slot: no place in line
     expect(await t.fila.queuePosition(jobs[5]!.id)).toBeNull(); // canceled
-    await t.admin.query(`update fila.dispatch_state set paused_until = null`);
+    await t.admin.query(`update fila.provider_accounts set paused_until = null`);
     await t.fila.dispatch();
     await drain();
   });

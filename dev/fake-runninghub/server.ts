@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { runningHubCodes, uploadLimitBytes } from '../../worker/runninghub/client.ts';
+import { fakeRunningHubApiKey } from '../../common/config.ts';
 
 export type FakeScript =
   | { kind: 'ok'; ms: number }
@@ -67,6 +68,12 @@ export interface FakeRunningHub {
   pause(): Promise<void>;
   /** Listen again on the same port. */
   resume(): Promise<void>;
+  /**
+   * Make one key (one account) fail until told otherwise: 802 APIKEY_UNAUTHORIZED (a revoked key:
+   * every endpoint refuses it) or 812 CORPAPIKEY_INSUFFICIENT_FUNDS (out of balance: create
+   * refuses, the rest works). null: the key works again.
+   */
+  failKey(apiKey: string, code: 802 | 812 | null): void;
   readonly listening: boolean;
   stop(): Promise<void>;
 }
@@ -77,6 +84,8 @@ export interface FakeRunningHubOptions {
   defaultMs?: number;
   /** tasks queued or running per API key beyond which create answers 421 (default 3) */
   maxConcurrentPerKey?: number;
+  /** the same limit for particular keys (an account's tier), overriding maxConcurrentPerKey */
+  maxConcurrentByKey?: Readonly<Record<string, number>>;
   /** pause between webhook delivery attempts (default 1000) */
   webhookRetryMs?: number;
   /** delivery attempts per webhook (default 5) */
@@ -150,6 +159,15 @@ export function drawDirective(faults: FakeFaults, jobKey: string, workflowId: st
 // the documented codes, by number: the same table the client reads them with
 const codeNames: Record<number, string> = Object.fromEntries(Object.entries(runningHubCodes).map(([name, code]) => [code, name]));
 
+/**
+ * Keys to call the fake with (it accepts any): one per provider account in the table, each
+ * different, so its per-key limit applies per account as RunningHub's does. `default` keeps the
+ * plain development key.
+ */
+export function fakeAccountKeys(rows: ReadonlyArray<{ account: string }>): Record<string, string> {
+  return Object.fromEntries(rows.map((r) => [r.account, r.account === 'default' ? fakeRunningHubApiKey : `${fakeRunningHubApiKey}-${r.account}`]));
+}
+
 const videoExt = /\.(mp4|mov|webm|mkv|avi)$/i;
 
 /** The `#fake=` directive of one URL, or null. */
@@ -203,6 +221,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const refusals: FakeRefusal[] = [];
   let peakActive = 0;
   const createCallsPerJob = new Map<string, number>();
+  const failingKeys = new Map<string, 802 | 812>();
   const timers = new Set<NodeJS.Timeout>();
   const inflight = new Set<Promise<void>>();
   let stopped = false;
@@ -280,7 +299,10 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const activeCount = (): number => [...tasks.values()].filter(isActive).length;
 
   const keyRefused = (apiKey: unknown): boolean =>
-    typeof apiKey !== 'string' || apiKey === '' || (opts.apiKeys !== undefined && !opts.apiKeys.includes(apiKey));
+    typeof apiKey !== 'string' || apiKey === '' || (opts.apiKeys !== undefined && !opts.apiKeys.includes(apiKey))
+    || failingKeys.get(apiKey) === 802;
+  const limitOf = (apiKey: string): number =>
+    (opts.maxConcurrentByKey && Object.hasOwn(opts.maxConcurrentByKey, apiKey) ? opts.maxConcurrentByKey[apiKey] : undefined) ?? maxPerKey;
 
   const create = async (body: Record<string, unknown>): Promise<unknown> => {
     const answer = await createTask(body);
@@ -293,6 +315,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
 
   const createTask = async (body: Record<string, unknown>): Promise<unknown> => {
     if (keyRefused(body.apiKey)) return err(802);
+    if (failingKeys.get(body.apiKey as string) === 812) return err(812);
     const nodeInfoList = body.nodeInfoList;
     if (typeof body.workflowId !== 'string' || !/^\d+$/.test(body.workflowId) || !Array.isArray(nodeInfoList)
       || !nodeInfoList.every((n: unknown) => n && typeof n === 'object'
@@ -329,7 +352,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       createCallsPerJob.set(jobId, calls);
       if (calls <= script.n) return err(421);
     }
-    if (active(body.apiKey as string) >= maxPerKey) return err(421);
+    if (active(body.apiKey as string) >= limitOf(body.apiKey as string)) return err(421);
     const task: FakeTask = {
       taskId: String(nextTaskId++), apiKey: body.apiKey as string, workflowId: body.workflowId, nodeInfoList: nodes,
       webhookUrl, jobId, script, drawn, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
@@ -456,6 +479,10 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       if (!server.listening) await listen(port);
     },
     get listening() { return server.listening; },
+    failKey(apiKey, code) {
+      if (code === null) failingKeys.delete(apiKey);
+      else failingKeys.set(apiKey, code);
+    },
     async stop() {
       stopped = true;
       for (const t of timers) clearTimeout(t);

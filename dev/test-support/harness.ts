@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from './database.ts';
 import type { Job, JobStatus, TimelineEntry } from '../../db/fila.ts';
 import { startFakeRunningHub, type FakeRunningHub, type FakeRunningHubOptions } from '../fake-runninghub/server.ts';
 import { RunningHubClient } from '../../worker/runninghub/client.ts';
+import { RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
 import { startWorker, type StartWorkerOptions } from '../../worker/runner.ts';
 import { reapOnce, type ReapResult } from '../../worker/reaper.ts';
 import { waitFor } from './wait.ts';
@@ -18,7 +19,10 @@ export interface Harness {
   fake: FakeRunningHub;
   receiver: WebhookReceiver;
   secret: string;
+  /** the key of the first account (`default` unless `accounts` is given) */
   apiKey: string;
+  /** account name -> its API key, as RUNNINGHUB_ACCOUNTS gives them */
+  keys: Record<string, string>;
   client: RunningHubClient;
   workerOptions(extra?: Partial<StartWorkerOptions>): StartWorkerOptions;
   startWorker(extra?: Partial<StartWorkerOptions>): Promise<{ stop(): Promise<void> }>;
@@ -35,18 +39,39 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startHarness(opts: { fake?: FakeRunningHubOptions } = {}): Promise<Harness> {
+/**
+ * `accounts` (name -> slots): these provider accounts instead of the seeded `default` (disabled),
+ * each with its own key, which the fake holds to the account's slots (421 past them) unless the
+ * test sets `fake.maxConcurrentPerKey`.
+ */
+export async function startHarness(opts: { fake?: FakeRunningHubOptions; accounts?: Record<string, number> } = {}): Promise<Harness> {
   const t = await createTestDatabase();
-  const fake = await startFakeRunningHub({ defaultMs: 300, webhookRetryMs: 200, ...opts.fake });
+  const keys: Record<string, string> = {};
+  const limits: Record<string, number> = {};
+  if (opts.accounts) {
+    await t.fila.setProviderAccount('default', 1, false);
+    for (const [name, slots] of Object.entries(opts.accounts)) {
+      await t.fila.setProviderAccount(name, slots);
+      keys[name] = `test-key-${name}-${randomUUID().slice(0, 8)}`;
+      limits[keys[name]] = slots;
+    }
+  } else {
+    keys.default = `test-key-${randomUUID().slice(0, 8)}`;
+  }
+  const fake = await startFakeRunningHub({
+    defaultMs: 300, webhookRetryMs: 200,
+    ...(opts.accounts && opts.fake?.maxConcurrentPerKey === undefined ? { maxConcurrentByKey: limits } : {}),
+    ...opts.fake,
+  });
   const secret = `test-secret-${randomUUID()}`;
-  const apiKey = `test-key-${randomUUID().slice(0, 8)}`;
+  const apiKey = Object.values(keys)[0]!;
   const receiver = await startWebhookReceiver(t.fila, secret);
   const client = new RunningHubClient({ baseUrl: fake.url, apiKey, timeoutMs: 5000 });
   const workers: Array<{ stop(): Promise<void> }> = [];
 
   const workerOptions = (extra: Partial<StartWorkerOptions> = {}): StartWorkerOptions => ({
     databaseUrl: t.url,
-    runninghub: { baseUrl: fake.url, apiKey, timeoutMs: 5000 },
+    runninghub: { baseUrl: fake.url, accounts: keys, timeoutMs: 5000 },
     publicUrl: receiver.url,
     webhookSecret: secret,
     concurrency: 6,
@@ -57,7 +82,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions } = {}):
   });
 
   const h: Harness = {
-    t, fake, receiver, secret, apiKey, client, workerOptions,
+    t, fake, receiver, secret, apiKey, keys, client, workerOptions,
     async startWorker(extra) {
       const w = await startWorker(workerOptions(extra));
       workers.push(w);
@@ -85,7 +110,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions } = {}):
       }
     },
     timeline: (id) => t.fila.jobTimeline(id),
-    reap: () => reapOnce({ db: t.fila, runninghub: client, logger: testLogger }),
+    reap: () => reapOnce({ db: t.fila, runninghub: RunningHubAccounts.fromKeys(keys, { baseUrl: fake.url, timeoutMs: 5000 }), logger: testLogger }),
     createsFor(jobId) {
       return fake.requestsTo('create')
         .map((r) => r.body as Record<string, unknown>)

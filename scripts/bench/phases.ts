@@ -170,7 +170,7 @@ export async function handoffPhase(ctx: Ctx, url: string): Promise<HandoffResult
   const pool = createPool(url, 'fila_worker', 4);
   const fila = new FilaDb(pool);
   const worker = await startWorker({
-    databaseUrl: url, runninghub: { baseUrl: fake.url, apiKey: 'bench-key' }, publicUrl: 'http://127.0.0.1:9', webhookSecret,
+    databaseUrl: url, runninghub: { baseUrl: fake.url, accounts: { default: 'bench-key' } }, publicUrl: 'http://127.0.0.1:9', webhookSecret,
     crontab: false, logger: (await import('pino')).default({ level: 'silent' }),
   });
   try {

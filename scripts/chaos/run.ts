@@ -17,7 +17,7 @@ import { createPool } from '../../db/pool.ts';
 import { FilaDb, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
-import { RunningHubClient } from '../../worker/runninghub/client.ts';
+import { RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
 import { startFakeRunningHub, type FakeFaultRates, type FakeRunningHub } from '../../dev/fake-runninghub/server.ts';
 import { fakeRunningHubApiKey } from '../../common/config.ts';
 import { loadToolsConfig } from '../../common/tools/index.ts';
@@ -264,7 +264,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     cleanups.push({ name: 'reaper pool', run: () => reaperPool.end() });
     const reaperDeps = {
       db: new FilaDb(reaperPool),
-      runninghub: new RunningHubClient({ baseUrl: fake.url, apiKey: fakeRunningHubApiKey, timeoutMs: 3000 }),
+      runninghub: RunningHubAccounts.fromKeys({ default: fakeRunningHubApiKey }, { baseUrl: fake.url, timeoutMs: 3000 }),
       logger: pino({ level: 'silent' }),
     };
     let reaperErrors = 0;

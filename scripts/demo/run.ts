@@ -5,14 +5,14 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { fakeRunningHubApiKey } from '../../common/config.ts';
 import { createLogger } from '../../common/logger.ts';
 import type pg from 'pg';
 import { createPool } from '../../db/pool.ts';
 import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
-import { RunningHubClient } from '../../worker/runninghub/client.ts';
+import { RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
+import { fakeAccountKeys } from '../../dev/fake-runninghub/server.ts';
 import { removeDir, startSystem, type RunningSystem } from '../system.ts';
 import { buildPlan, type DemoUser } from './plan.ts';
 import { buildReport, type DemoReport, type Observed } from './report.ts';
@@ -95,7 +95,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (system?.fakeRunningHubUrl) {
       const workerPool: pg.Pool = createPool(target.databaseUrl, 'fila_worker', 2);
       cleanups.push(() => workerPool.end());
-      const deps = { db: new FilaDb(workerPool), runninghub: new RunningHubClient({ baseUrl: system.fakeRunningHubUrl, apiKey: fakeRunningHubApiKey }), logger: pino({ level: 'silent' }) };
+      const db = new FilaDb(workerPool);
+      const runninghub = RunningHubAccounts.fromKeys(fakeAccountKeys(await db.providerAccounts()), { baseUrl: system.fakeRunningHubUrl });
+      const deps = { db, runninghub, logger: pino({ level: 'silent' }) };
       let busy = false;
       reaperTimer = setInterval(() => {
         if (busy) return;

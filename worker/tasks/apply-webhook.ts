@@ -65,7 +65,7 @@ export async function applyWebhook(deps: WorkerDeps, inboxId: number): Promise<s
 
   let result: TaskResult;
   try {
-    result = await deps.runninghub.outputs(taskId);
+    result = await deps.runninghub.for(job.account).outputs(taskId);
   } catch (err) {
     if (err instanceof RunningHubError && taskNotFoundCodes.has(err.code)) {
       return done(`rejected: RunningHub does not know task ${taskId} (${err.code} ${err.msg})`);

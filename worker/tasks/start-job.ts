@@ -7,6 +7,7 @@ import { webhookUrl } from '../../common/webhook-token.ts';
 import { errorFields, type WorkerDeps } from '../deps.ts';
 import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../../common/tools/index.ts';
 import { InputFileError, uploadInputFile } from '../input-files.ts';
+import { NoKeyForAccountError } from '../runninghub/accounts.ts';
 import {
   failureMessage, providerWideCodes, RunningHubError, RunningHubUnreachableError, type NodeInfo,
 } from '../runninghub/client.ts';
@@ -32,6 +33,16 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
     return 'not-starting';
   }
 
+  // every call about this job goes out with the key of the account dispatch chose
+  let runninghub;
+  try {
+    runninghub = deps.runninghub.for(job.account);
+  } catch (err) {
+    // an account enabled after this worker started: trouble of that account, not of the job
+    if (err instanceof NoKeyForAccountError) return requeue(deps, job, err.message, log);
+    throw err;
+  }
+
   // 1. the request, from the row alone
   let request: ProviderRequest;
   try {
@@ -47,7 +58,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
     let fieldValue = node.fieldValue;
     if (node.upload) {
       try {
-        fieldValue = await uploadInputFile(deps.runninghub, node.fieldValue, node.upload);
+        fieldValue = await uploadInputFile(runninghub, node.fieldValue, node.upload);
       } catch (err) {
         if (err instanceof InputFileError) return fail(deps, job, err.message, log);
         if (err instanceof RunningHubError) return refused(deps, job, err, log);
@@ -63,7 +74,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
   const hook = webhookUrl(deps.publicUrl, job.id, deps.webhookSecret);
   let taskId: string;
   try {
-    taskId = (await deps.runninghub.create({ workflowId: request.workflowId, nodeInfoList, webhookUrl: hook })).taskId;
+    taskId = (await runninghub.create({ workflowId: request.workflowId, nodeInfoList, webhookUrl: hook })).taskId;
   } catch (err) {
     if (err instanceof RunningHubError) return refused(deps, job, err, log);
     if (err instanceof RunningHubUnreachableError) {
@@ -95,7 +106,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
   if (after.status === 'canceled' || after.status === 'failed') {
     log.warn({ status: after.status, provider_task_id: taskId }, 'job ended while its task was being created: canceling the orphaned task');
     try {
-      await deps.runninghub.cancel(taskId);
+      await runninghub.cancel(taskId);
       return 'orphan-canceled';
     } catch (err) {
       log.error({ ...errorFields(err), provider_task_id: taskId }, 'could not cancel the orphaned RunningHub task');
@@ -135,6 +146,6 @@ async function fail(deps: WorkerDeps, job: Job, message: string, log: WorkerDeps
 
 async function requeue(deps: WorkerDeps, job: Job, reason: string, log: WorkerDeps['logger']): Promise<StartOutcome> {
   const after = await deps.db.requeueJob(job.id, reason);
-  log.warn({ reason, status: after.status }, 'provider-wide trouble: job back at its place in the queue, dispatch paused');
+  log.warn({ reason, account: job.account, status: after.status }, 'provider-wide trouble: job back at its place in the queue, its account paused');
   return 'requeued';
 }

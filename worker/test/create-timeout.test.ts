@@ -6,7 +6,7 @@ import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ fake: { createDelayMs: 1500, defaultMs: 2000 } });
-  await h.startWorker({ runninghub: { baseUrl: h.fake.url, apiKey: h.apiKey, timeoutMs: 300 } });
+  await h.startWorker({ runninghub: { baseUrl: h.fake.url, accounts: h.keys, timeoutMs: 300 } });
 });
 afterAll(async () => { await h?.stop(); });
 

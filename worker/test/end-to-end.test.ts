@@ -29,7 +29,7 @@ beforeEach(async () => {
     return o.slots_used === 0 && o.queued === 0;
   }, 30_000);
   await h.t.admin.query(`update fila.settings set max_slots = 3, backoff_base = '200 ms', backoff_max = '2 seconds'`);
-  await h.t.admin.query(`update fila.dispatch_state set paused_until = null, pause_reason = null, backoff_step = 0`);
+  await h.t.admin.query(`update fila.provider_accounts set paused_until = null, pause_reason = null, backoff_step = 0`);
   await h.t.admin.query(`update fila.tools set soft_deadline = '3 minutes', hard_deadline = '10 minutes'`);
 });
 
@@ -203,7 +203,7 @@ describe('provider outcomes', () => {
     const ta = await h.timeline(a.id);
     expect(ta.map((e) => e.to_status)).toEqual(['queued', 'starting', 'queued', 'starting', 'queued', 'starting', 'running', 'completed']);
     expect(ta.filter((e) => e.to_status === 'queued' && e.from_status === 'starting').map((e) => e.reason))
-      .toEqual(['requeued: RunningHub 421 TASK_QUEUE_MAXED', 'requeued: RunningHub 421 TASK_QUEUE_MAXED']);
+      .toEqual(['requeued: RunningHub 421 TASK_QUEUE_MAXED (account default)', 'requeued: RunningHub 421 TASK_QUEUE_MAXED (account default)']);
     // growing back-off: the second pause (2 × base) is longer than the first (base = 200 ms)
     const gap = (i: number) => ta[i + 1]!.at.getTime() - ta[i]!.at.getTime();
     expect(gap(2)).toBeGreaterThanOrEqual(190);

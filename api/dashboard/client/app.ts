@@ -65,11 +65,24 @@ function render(): void {
     const pct = total ? Math.min(100, (held / total) * 100) : 0;
     slots.push(`<div class="slot busy" data-testid="slot" data-state="busy" data-job="${esc(j.job_id)}">
       <div class="head"><span class="tool">${tool(j.tool)}</span>${badge(j.status)}</div>
-      <div class="mono muted">job ${esc(short(j.job_id))} · user ${esc(short(j.user_id))}</div>
+      <div class="mono muted">job ${esc(short(j.job_id))} · user ${esc(short(j.user_id))}${j.account ? ` · ${esc(j.account)}` : ''}</div>
       <div>held ${dur(held)}${total ? ` <span class="muted">of ${dur(total)} max</span>` : ''}</div>
       <div class="bar ${soft !== null && held > soft ? 'late' : ''}"><span style="width:${pct.toFixed(1)}%"></span></div></div>`);
   }
   $('slots').innerHTML = slots.join('');
+
+  // one row per account: where the slots are, which account is paused and why
+  $('accounts').innerHTML = `<table>
+    <tr><th>account</th><th class="num">slots</th><th>state</th><th class="num">pauses</th><th class="num">refusals</th></tr>
+    ${s.accounts.map((a) => {
+      const state = !a.enabled ? '<span class="badge">disabled</span>'
+        : a.paused_until ? `<span class="badge failed" title="${esc(a.pause_reason ?? '')}">paused</span> <span class="muted small">${esc(a.pause_reason ?? '')} · until ${time(a.paused_until)}</span>`
+        : '<span class="badge completed">ok</span>';
+      return `<tr data-testid="account-row" data-account="${esc(a.account)}" data-state="${!a.enabled ? 'disabled' : a.paused_until ? 'paused' : 'ok'}">
+        <td class="mono">${esc(a.account)}</td><td class="num">${a.slots_used} / ${a.slots_total}</td><td>${state}</td>
+        <td class="num">${a.pauses}</td><td class="num">${a.refusals}</td></tr>`;
+    }).join('')}
+    </table>`;
 
   $('queue-count').textContent = o.queued ? `· ${o.queued}` : '';
   $('queue').innerHTML = s.queue.length === 0 ? '<div class="empty">The queue is empty.</div>' : `<table>
