@@ -12,6 +12,7 @@ import { startJob } from './tasks/start-job.ts';
 import { applyWebhook } from './tasks/apply-webhook.ts';
 import { cancelProviderTask } from './tasks/cancel-provider-task.ts';
 import { reapOnce } from './reaper.ts';
+import { startPoller, type PollOptions } from './poller.ts';
 
 export interface StartWorkerOptions {
   databaseUrl: string;
@@ -25,6 +26,8 @@ export interface StartWorkerOptions {
   tools?: ToolsConfig;
   /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
   pollInterval?: number;
+  /** asking the provider about late webhooks and uncertain creates (poller.ts); false: off */
+  providerPoll?: PollOptions | false;
 }
 
 /** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
@@ -111,12 +114,14 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     await pool.end();
     throw err;
   }
+  const poller = opts.providerPoll === false ? null : startPoller(deps, opts.providerPoll ?? {});
   logger.info({ concurrency, crontab: opts.crontab !== false, runninghub: deps.runninghub, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
   let stopping: Promise<void> | null = null;
   return {
     stop() {
       stopping ??= (async () => {
         try {
+          await poller?.stop();
           await runner.stop();
         } finally {
           await pool.end();

@@ -51,6 +51,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions } = {}):
     concurrency: 6,
     crontab: false,
     pollInterval: 100,
+    providerPoll: { intervalMs: 200, everySeconds: 0.5 },
     logger: testLogger,
     ...extra,
   });

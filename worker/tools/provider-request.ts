@@ -23,6 +23,8 @@ export interface ProviderNode {
 export interface ProviderRequest {
   workflowId: string;
   nodeInfoList: ProviderNode[];
+  /** RunningHub embeds the workflow and prompt in output images unless this is false (fila's default) */
+  addMetadata?: boolean;
 }
 
 /** The stored input does not fit the tool (e.g. a DBA edited it): a failure of that job alone. */

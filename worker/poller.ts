@@ -1,0 +1,117 @@
+// Prompt recovery, every few seconds (the reaper's minute is too coarse: a lost webhook would hold
+// a slot for minutes after the task finished).
+//  1. Running jobs whose webhook is late (running longer than their tool's typical_duration) are
+//     asked about through /task/openapi/outputs. fila.claim_overdue_polls hands out at most
+//     `maxJobs` per pass and each job at most once per `everySeconds`, whatever the number of
+//     workers: that bounds the request rate to the provider.
+//  2. Starting jobs whose create got no answer (the task may exist): a task id their own webhook
+//     named is confirmed with the provider and, when no other job owns it, adopted
+//     (fila.adopt_provider_task), which applies the waiting webhook.
+import type pino from 'pino';
+import type { FilaDb } from '../db/fila.ts';
+import { applyTaskResult } from './apply-result.ts';
+import { errorFields } from './deps.ts';
+import { RunningHubError, RunningHubUnreachableError, type RunningHubClient } from './runninghub/client.ts';
+import { classifyCode, taskNotFoundCodes } from './runninghub/codes.ts';
+
+export interface PollerDeps {
+  db: FilaDb;
+  runninghub: RunningHubClient;
+  logger: pino.Logger;
+}
+
+export interface PollOptions {
+  /** pause between passes (default 3000 ms) */
+  intervalMs?: number;
+  /** the same job is asked about at most once per this many seconds (default 3) */
+  everySeconds?: number;
+  /** running jobs asked about per pass, at most (default 5) */
+  maxJobs?: number;
+}
+
+export interface PollResult {
+  asked: number;
+  recovered: Array<{ job_id: string; status: string }>;
+  adopted: Array<{ job_id: string; provider_task_id: string }>;
+}
+
+export async function pollOnce(deps: PollerDeps, opts: PollOptions = {}): Promise<PollResult> {
+  const log = deps.logger.child({ task: 'poll' });
+  const result: PollResult = { asked: 0, recovered: [], adopted: [] };
+
+  for (const job of await deps.db.claimOverduePolls(opts.maxJobs ?? 5, opts.everySeconds ?? 3)) {
+    const taskId = job.provider_task_id;
+    if (!taskId) continue;
+    result.asked++;
+    const jlog = log.child({ job_id: job.id, provider_task_id: taskId });
+    try {
+      const outputs = await deps.runninghub.outputs(taskId);
+      if (outputs.kind === 'not-finished') continue;
+      const applied = await applyTaskResult(deps.db, job.id, outputs, jlog, 'poll');
+      if (applied.applied) {
+        result.recovered.push({ job_id: job.id, status: applied.job.status });
+        jlog.warn({ status: applied.job.status }, 'webhook late or lost: result recovered by asking the provider');
+      }
+    } catch (err) {
+      logAskFailure(jlog, err);
+    }
+  }
+
+  for (const cand of await deps.db.uncertainStarts()) {
+    const jlog = log.child({ job_id: cand.job_id, provider_task_id: cand.provider_task_id });
+    try {
+      // any answer but "no such task" proves the task exists for our key
+      await deps.runninghub.outputs(cand.provider_task_id);
+    } catch (err) {
+      if (err instanceof RunningHubError && taskNotFoundCodes.has(err.code)) {
+        jlog.warn('a webhook for an uncertain create names a task RunningHub does not know: not adopted');
+        continue;
+      }
+      logAskFailure(jlog, err);
+      continue;
+    }
+    const job = await deps.db.adoptProviderTask(cand.job_id, cand.provider_task_id);
+    if (job.provider_task_id === cand.provider_task_id) {
+      result.adopted.push({ job_id: cand.job_id, provider_task_id: cand.provider_task_id });
+      jlog.warn({ status: job.status }, 'uncertain create settled: the provider confirmed the task its webhook named');
+    }
+  }
+  return result;
+}
+
+function logAskFailure(log: pino.Logger, err: unknown): void {
+  if (err instanceof RunningHubError && classifyCode(err.code) === 'unknown') {
+    log.error({ ...errorFields(err), payload: err.data }, 'RunningHub answered a code fila does not know: asking again later');
+  } else if (err instanceof RunningHubError || err instanceof RunningHubUnreachableError) {
+    log.warn({ ...errorFields(err) }, 'could not ask the provider: asking again later; the deadlines still apply');
+  } else {
+    throw err;
+  }
+}
+
+/** Run pollOnce every intervalMs until stopped; one pass at a time. */
+export function startPoller(deps: PollerDeps, opts: PollOptions = {}): { stop(): Promise<void> } {
+  const intervalMs = opts.intervalMs ?? 3000;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let running: Promise<void> | null = null;
+  const tick = (): void => {
+    timer = null;
+    if (stopped) return;
+    running = pollOnce(deps, opts).then(
+      () => undefined,
+      (err: unknown) => { deps.logger.error({ task: 'poll', ...errorFields(err) }, 'poll pass failed'); },
+    ).finally(() => {
+      running = null;
+      if (!stopped) timer = setTimeout(tick, intervalMs);
+    });
+  };
+  timer = setTimeout(tick, intervalMs);
+  return {
+    async stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await running;
+    },
+  };
+}
