@@ -106,8 +106,11 @@ export const fakeDirectives: Record<string, { doc: string; parse(arg: string, de
     parse: () => ({ kind: 'hang' }) },
   refuse: { doc: '`refuse:<code>`: create answers that code (433 with node_errors), nothing is created',
     parse: (arg, _d, dir) => ({ kind: 'refuse', code: int(dir, arg, 'code') }) },
-  'slow-create': { doc: '`slow-create:<ms>`: the task is created at once but the create answer comes ms later (past the client timeout: a create that timed out after the task was created)',
-    parse: (arg, d, dir) => ({ kind: 'slow-create', ms: d, answerAfterMs: int(dir, arg, 'ms') }) },
+  'slow-create': { doc: '`slow-create:<ms>`: the task is created at once but the create answer comes ms later (past the client timeout: a create that timed out after the task was created); the task runs FAKE_RUNNINGHUB_MS past the answer',
+    parse: (arg, d, dir) => {
+      const answerAfterMs = int(dir, arg, 'ms');
+      return { kind: 'slow-create', ms: answerAfterMs + d, answerAfterMs };
+    } },
   'http-error': { doc: '`http-error:<status>`: create answers that HTTP status (default 502), nothing is created',
     parse: (arg, _d, dir) => ({ kind: 'http-error', status: arg === '' ? 502 : int(dir, arg, 'status') }) },
   malformed: { doc: 'create answers HTTP 200 with a body that is not RunningHub JSON, nothing is created',
