@@ -5,7 +5,7 @@ import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList
 import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
-import { RunningHubClient } from './runninghub/client.ts';
+import { baseUrlWarning, RunningHubClient } from './runninghub/client.ts';
 import { loadToolsConfig, type ToolsConfig } from './tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
@@ -114,6 +114,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     await pool.end();
     throw err;
   }
+  const hostWarning = baseUrlWarning(opts.runninghub.baseUrl);
+  if (hostWarning) logger.warn({ runninghub: deps.runninghub }, hostWarning);
   const poller = opts.providerPoll === false ? null : startPoller(deps, opts.providerPoll ?? {});
   logger.info({ concurrency, crontab: opts.crontab !== false, runninghub: deps.runninghub, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
   let stopping: Promise<void> | null = null;

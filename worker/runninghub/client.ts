@@ -170,6 +170,24 @@ export function interpretOutputs(body: unknown): TaskResult {
   throw new RunningHubError('outputs', env.code, msg, env.data);
 }
 
+/** The hosts RunningHub documents for its API (international and mainland China). */
+export const documentedHosts: readonly string[] = ['www.runninghub.ai', 'www.runninghub.cn'];
+
+/**
+ * Why a RUNNINGHUB_BASE_URL deserves a warning at start-up, or null. The bare domain answers with a
+ * redirect that turns a POST into a GET on some clients; a loopback host is the local fake.
+ */
+export function baseUrlWarning(baseUrl: string): string | null {
+  let host: string;
+  try {
+    host = new URL(baseUrl).hostname;
+  } catch (err) {
+    return `RUNNINGHUB_BASE_URL is not a URL (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (documentedHosts.includes(host) || host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')) return null;
+  return `RUNNINGHUB_BASE_URL host ${host} is not a documented RunningHub API host (${documentedHosts.join(', ')})`;
+}
+
 // The client ------------------------------------------------------------------------------------
 
 export interface NodeInfo { nodeId: string; fieldName: string; fieldValue: string }

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFailure, RunningHubClient, RunningHubError } from '../runninghub/client.ts';
+import { baseUrlWarning, createFailure, RunningHubClient, RunningHubError } from '../runninghub/client.ts';
 import { classifyCode, codeTable, codeTableMarkdown } from '../runninghub/codes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -115,5 +115,16 @@ describe('the code table', () => {
       return;
     }
     for (const n of names) expect(fixture(n), n).toBe(readFileSync(path.join(shared, n), 'utf8'));
+  });
+});
+
+describe('RUNNINGHUB_BASE_URL', () => {
+  it('warns about a host that is not the documented www. one, and not about the documented hosts or the local fake', () => {
+    expect(baseUrlWarning('https://www.runninghub.ai')).toBeNull();
+    expect(baseUrlWarning('https://www.runninghub.cn/')).toBeNull();
+    expect(baseUrlWarning('http://127.0.0.1:4010')).toBeNull();
+    expect(baseUrlWarning('https://runninghub.ai')).toMatch(/host runninghub\.ai is not a documented RunningHub API host/);
+    expect(baseUrlWarning('https://api.runninghub.example')).toMatch(/not a documented/);
+    expect(baseUrlWarning('not a url')).toMatch(/not a URL/);
   });
 });
