@@ -2,7 +2,7 @@
 // rather than failing the job at the provider later.
 import { readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, uid, type TestApi } from './support.ts';
+import { startTestApi, uid, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi(); });

@@ -4,9 +4,9 @@
 // What a refusal means comes from the code table (runninghub/codes.ts), never from a list here.
 import { FilaError } from '../../db/errors.ts';
 import { isTerminalStatus, type Job } from '../../db/fila.ts';
-import { webhookUrl } from '../webhook-token.ts';
+import { webhookUrl } from '../../common/webhook-token.ts';
 import { errorFields, type WorkerDeps } from '../deps.ts';
-import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../tools/index.ts';
+import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../../common/tools/index.ts';
 import { InputFileError, uploadInputFile } from '../input-files.ts';
 import {
   createFailure, failureMessage, RunningHubError, RunningHubUnreachableError, type CreatedTask, type NodeInfo,

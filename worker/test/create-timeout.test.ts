@@ -2,7 +2,7 @@
 // creates again and the job keeps its slot; the task's own webhook, confirmed with the provider for
 // that task, makes it the job's task and completes the job.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

@@ -2,9 +2,9 @@
 // by its tool's typical duration is asked about through /task/openapi/outputs every few seconds,
 // with a bound on the requests whatever the number of workers.
 import { FilaDb } from '../../db/fila.ts';
-import { fulfilled, onConnections } from '../../db/test-support/concurrency.ts';
+import { fulfilled, onConnections } from '../../dev/test-support/concurrency.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

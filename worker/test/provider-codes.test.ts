@@ -6,7 +6,7 @@ import pino from 'pino';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FilaError } from '../../db/errors.ts';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 const logLines: Array<Record<string, unknown>> = [];

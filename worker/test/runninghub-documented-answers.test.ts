@@ -1,5 +1,5 @@
 // The client reads RunningHub's documented example answers byte for byte (the fixtures beside this
-// file, copied from shared/fixtures/runninghub), served over real HTTP; and every documented code
+// fake, dev/fake-runninghub/fixtures, copied from shared/fixtures/runninghub), served over real HTTP; and every documented code
 // is classified in the one table, which worker/README.md shows as it is.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -11,7 +11,7 @@ import { baseUrlWarning, createFailure, RunningHubClient, RunningHubError } from
 import { classifyCode, codeTable, codeTableMarkdown } from '../runninghub/codes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixturesDir = path.join(here, 'fixtures', 'runninghub');
+const fixturesDir = path.join(here, '..', '..', 'dev', 'fake-runninghub', 'fixtures');
 const fixture = (name: string): string => readFileSync(path.join(fixturesDir, name), 'utf8');
 
 // what the documented server answers, per endpoint; a test picks the answer before it calls

@@ -4,8 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultWorkflowsFile, parseToolsConfig } from '../tools/index.ts';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { defaultWorkflowsFile, parseToolsConfig } from '../../common/tools/index.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 let files: Server;

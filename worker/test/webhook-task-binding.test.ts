@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../api/auth.ts';
 import { startApiServer, type ApiServer } from '../../api/server.ts';
 import type { JobJson } from '../../db/fila.ts';
-import { webhookUrl } from '../webhook-token.ts';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { webhookUrl } from '../../common/webhook-token.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 const jwtSecret = 'provider-test-jwt-secret-0123456789';
 let h: Harness;

@@ -1,0 +1,163 @@
+// Every environment variable fila reads, in one zod schema: its type, default, which processes
+// read it, whether it exists for development only, and what it means. Each entry point parses the
+// environment once (loadConfig) and passes the typed result down; nothing else reads process.env.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Who reads a variable: the README's configuration table says the same. */
+export type ProcessKind = 'api' | 'worker' | 'start' | 'cli' | 'reap' | 'demo' | 'tests';
+
+export interface EnvVar<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  usedBy: readonly ProcessKind[];
+  developmentOnly: boolean;
+  /** the default as a person reads it (the schema applies it) */
+  default?: string;
+  description: string;
+}
+
+// A blank value is an unset one: `FOO= npm run api` must not mean "the empty secret".
+const unsetIfBlank = (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? undefined : v.trim()) : v);
+const optionalString = z.preprocess(unsetIfBlank, z.string().optional());
+const optionalUrl = z.preprocess(unsetIfBlank, z.url({ protocol: /^https?$/ }).optional());
+const positiveInt = (what: string) =>
+  z.preprocess(unsetIfBlank, z.coerce.number({ error: `${what} must be a positive integer` })
+    .int(`${what} must be a positive integer`).positive(`${what} must be a positive integer`).optional());
+
+export const defaultPort = 8787;
+
+const all: readonly ProcessKind[] = ['api', 'worker', 'start', 'cli', 'reap', 'demo'];
+const v = <S extends z.ZodType>(spec: EnvVar<S>): EnvVar<S> => spec;
+
+export const envVars = {
+  NODE_ENV: v({
+    schema: optionalString, usedBy: all, developmentOnly: false,
+    description: '`production` turns off every development default: a missing secret stops start-up with a message naming it',
+  }),
+  DATABASE_URL: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start', 'cli', 'reap', 'demo'], developmentOnly: false,
+    description: 'the PostgreSQL primary; its login role must be a member of `fila_app` / `fila_worker` (`npm start` without it runs an embedded PostgreSQL)',
+  }),
+  FILA_LISTEN_DATABASE_URL: v({
+    schema: optionalString, usedBy: ['api'], developmentOnly: false,
+    description: 'where the API\'s one `LISTEN` connection goes (default `DATABASE_URL`): the direct, session-mode address when `DATABASE_URL` is a transaction-mode pooler',
+  }),
+  PORT: v({
+    schema: z.preprocess(unsetIfBlank, z.coerce.number({ error: 'PORT must be a port number' })
+      .int('PORT must be a port number').min(0, 'PORT must be a port number').max(65535, 'PORT must be a port number').default(defaultPort)),
+    usedBy: ['api', 'start'], developmentOnly: false, default: '8787', description: 'the API\'s listening port',
+  }),
+  HOST: v({
+    schema: optionalString, usedBy: ['api', 'start'], developmentOnly: false, default: '127.0.0.1 (0.0.0.0 for `npm run api` in production)',
+    description: 'the API\'s listening address',
+  }),
+  FILA_JWT_SECRET: v({
+    schema: optionalString, usedBy: ['api', 'start', 'cli', 'demo'], developmentOnly: false,
+    description: 'HS256 secret of bearer tokens (Supabase\'s JWT secret)',
+  }),
+  FILA_WEBHOOK_SECRET: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false,
+    description: 'key of the per-job webhook token; the same in every API and worker',
+  }),
+  FILA_PUBLIC_URL: v({
+    schema: optionalUrl, usedBy: ['api', 'worker', 'start'], developmentOnly: false,
+    description: 'base URL the provider calls back (and upload URLs start with)',
+  }),
+  FILA_UPLOAD_DIR: v({
+    schema: optionalString, usedBy: ['api'], developmentOnly: false, default: '.data/uploads in development',
+    description: 'local upload folder; production may plug in another store',
+  }),
+  RUNNINGHUB_API_KEY: v({
+    schema: optionalString, usedBy: ['worker', 'start', 'reap'], developmentOnly: false,
+    description: 'the RunningHub account\'s API key (`npm start` without it runs the local fake provider)',
+  }),
+  RUNNINGHUB_BASE_URL: v({
+    schema: z.preprocess(unsetIfBlank, z.url({ protocol: /^https?$/ }).default('https://www.runninghub.ai')),
+    usedBy: ['worker', 'start', 'reap'], developmentOnly: false, default: 'https://www.runninghub.ai',
+    description: 'the provider\'s base URL',
+  }),
+  RUNNINGHUB_TIMEOUT_MS: v({
+    schema: positiveInt('RUNNINGHUB_TIMEOUT_MS'), usedBy: ['worker'], developmentOnly: false,
+    description: 'per-request timeout towards the provider',
+  }),
+  FILA_WORKFLOWS_FILE: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false, default: 'common/tools/workflows.json',
+    description: 'workflow and node ids per tool (validated at start-up; the API takes the upscaler categories from it)',
+  }),
+  FILA_WORKER_CONCURRENCY: v({
+    schema: positiveInt('FILA_WORKER_CONCURRENCY'), usedBy: ['worker', 'start'], developmentOnly: false, default: '8',
+    description: 'parallel tasks per worker process',
+  }),
+  FILA_WORKER_CRONTAB: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['on', 'off']).default('on')), usedBy: ['worker'], developmentOnly: false, default: 'on',
+    description: '`off` = no reaper cron in this process (then run `fila reap` from system cron)',
+  }),
+  FILA_PROVIDER_POLL_MS: v({
+    schema: positiveInt('FILA_PROVIDER_POLL_MS'), usedBy: ['worker', 'start'], developmentOnly: false, default: '3000',
+    description: 'how often the worker asks RunningHub (`/outputs`) about running jobs whose webhook is later than their tool\'s `typical_duration`, at most 5 jobs a pass across all workers',
+  }),
+  LOG_LEVEL: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
+    usedBy: all, developmentOnly: false, default: 'info (`fila reap`: warn, the demo: silent)',
+    description: 'pino level; logs are JSON lines, the API key is redacted',
+  }),
+  FILA_DATA_DIR: v({
+    schema: optionalString, usedBy: ['start', 'cli', 'demo'], developmentOnly: true, default: '.data/',
+    description: 'embedded PostgreSQL, uploads and the running system\'s state file',
+  }),
+  FAKE_RUNNINGHUB_MS: v({
+    schema: z.preprocess(unsetIfBlank, z.coerce.number({ error: 'FAKE_RUNNINGHUB_MS must be a number of milliseconds' })
+      .min(0, 'FAKE_RUNNINGHUB_MS must be a number of milliseconds').optional()),
+    usedBy: ['start', 'tests'], developmentOnly: true, default: '1500',
+    description: 'the fake provider\'s default task time',
+  }),
+  FILA_DEBUG: v({
+    schema: optionalString, usedBy: ['cli'], developmentOnly: false,
+    description: 'any value: the CLI prints a stack trace with an error',
+  }),
+  FILA_TEST_LOG: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent')),
+    usedBy: ['tests'], developmentOnly: true, default: 'silent',
+    description: 'log level of the processes the tests start in-process',
+  }),
+} as const;
+
+export type EnvVarName = keyof typeof envVars;
+
+export const envSchema = z.object(
+  Object.fromEntries(Object.entries(envVars).map(([k, spec]) => [k, spec.schema])) as { [K in EnvVarName]: (typeof envVars)[K]['schema'] },
+);
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  /** anything but NODE_ENV=production */
+  development: boolean;
+}
+
+/** A variable has a value fila cannot use: one line per variable, naming it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parse the environment once, at an entry point. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '');
+      const raw = env[name];
+      return i.message.startsWith(name) ? `${i.message}, not "${raw}"` : `${name}: ${i.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return { ...parsed.data, development: parsed.data.NODE_ENV !== 'production' };
+}
+
+/** Development-only secrets: used only outside production, and only when the variable is unset. */
+export const developmentSecrets = { jwtSecret: 'fila-dev-jwt-secret', webhookSecret: 'fila-dev-webhook-secret' } as const;
+
+/** The API key the fake RunningHub is called with (it checks that one is present, not its value). */
+export const fakeRunningHubApiKey = 'fake-runninghub-key';
