@@ -3,7 +3,7 @@
 // refunds) are counted from the LISTEN stream, so every API process reports every job — scrape
 // one, or aggregate with max(), not sum().
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, QueueOverview } from '../db/fila.ts';
+import type { Job, ProviderAccountCheck, ProviderRecovery, QueueOverview, ToolAvailability } from '../db/fila.ts';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -45,6 +45,29 @@ export class ApiMetrics {
   });
   readonly sseStreams = new Gauge({ name: 'fila_sse_streams', help: 'Open job event streams', registers: [this.registry] });
 
+  readonly recovered = new Gauge({
+    name: 'fila_provider_recovered_jobs', help: 'Jobs whose result came from asking RunningHub (webhook late or lost), by who asked (poll, reaper)',
+    labelNames: ['by'], registers: [this.registry],
+  });
+  readonly lostSlotSeconds = new Gauge({
+    name: 'fila_lost_webhook_slot_seconds', help: 'Slot seconds held after RunningHub had finished tasks whose webhook was late or lost (estimated from taskCostTime)',
+    registers: [this.registry],
+  });
+  readonly orphanTasks = new Gauge({
+    name: 'fila_orphan_provider_tasks', help: 'Provider tasks fila learned of and did not need, canceled at RunningHub', registers: [this.registry],
+  });
+  readonly toolDisabled = new Gauge({
+    name: 'fila_tool_disabled', help: '1 while a tool refuses submits (e.g. RunningHub refused its workflow)', labelNames: ['tool'], registers: [this.registry],
+  });
+  readonly providerRunning = new Gauge({
+    name: 'fila_provider_running_tasks', help: 'Tasks RunningHub says the account is running (/uc/openapi/accountStatus, last read)',
+    labelNames: ['account'], registers: [this.registry],
+  });
+  readonly providerDisagrees = new Gauge({
+    name: 'fila_provider_occupancy_disagrees', help: '1 when RunningHub\'s running count differs from the slots fila holds (a leaked task, or max_slots above the account\'s tier)',
+    labelNames: ['account'], registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });
   }
@@ -57,6 +80,19 @@ export class ApiMetrics {
     this.slotsTotal.set(o.slots_total);
     this.dispatchPaused.set(o.dispatch_paused_until ? 1 : 0);
     this.oldestQueuedSeconds.set(o.oldest_queued_at ? Math.max(0, (Date.now() - new Date(o.oldest_queued_at).getTime()) / 1000) : 0);
+  }
+
+  /** What the provider side looks like: recoveries, orphans, disabled tools, the account's own count. */
+  setProvider(r: ProviderRecovery, tools: readonly ToolAvailability[], accounts: readonly ProviderAccountCheck[]): void {
+    this.recovered.set({ by: 'poll' }, r.recovered_by_poll);
+    this.recovered.set({ by: 'reaper' }, r.recovered_by_reaper);
+    this.lostSlotSeconds.set(r.lost_slot_seconds);
+    this.orphanTasks.set(r.orphan_tasks);
+    for (const t of tools) this.toolDisabled.set({ tool: t.tool }, t.enabled ? 0 : 1);
+    for (const a of accounts) {
+      this.providerRunning.set({ account: a.account }, a.provider_running);
+      this.providerDisagrees.set({ account: a.account }, a.disagrees ? 1 : 0);
+    }
   }
 
   /** A job reached a terminal state. */

@@ -104,6 +104,11 @@ export interface ToolAvailability {
   tool: string; enabled: boolean; disabled_reason: string | null; disabled_at: Date | null;
 }
 
+export interface ProviderAccountCheck {
+  account: string; provider_running: number; fila_occupied: number; max_slots: number; disagrees: boolean;
+  remain_coins: string | null; remain_money: string | null; checked_at: Date;
+}
+
 export interface ProviderRecovery {
   recovered_by_poll: number; recovered_by_reaper: number; lost_slot_seconds: number; orphan_tasks: number;
 }
@@ -403,5 +408,14 @@ export class FilaDb {
 
   async providerRecovery(): Promise<ProviderRecovery> {
     return this.one<ProviderRecovery>('select * from fila.provider_recovery');
+  }
+
+  async recordAccountStatus(account: string, s: { currentTaskCounts: number; remainCoins: string | null; remainMoney: string | null; apiType: string | null }): Promise<void> {
+    await this.rows('select fila.record_account_status($1, $2, $3, $4, $5)',
+      [account, s.currentTaskCounts, s.remainCoins, s.remainMoney, s.apiType]);
+  }
+
+  async providerAccountChecks(): Promise<ProviderAccountCheck[]> {
+    return this.rows<ProviderAccountCheck>('select * from fila.provider_account_check order by account');
   }
 }

@@ -7,6 +7,8 @@
 //  2. Starting jobs whose create got no answer (the task may exist): a task id their own webhook
 //     named is confirmed with the provider and, when no other job owns it, adopted
 //     (fila.adopt_provider_task), which applies the waiting webhook.
+// And, at start-up and every `accountEveryMs`, the account's status (/uc/openapi/accountStatus):
+// RunningHub's running count is recorded beside fila's occupancy (fila.provider_account_check).
 import type pino from 'pino';
 import type { FilaDb } from '../db/fila.ts';
 import { applyTaskResult } from './apply-result.ts';
@@ -27,6 +29,10 @@ export interface PollOptions {
   everySeconds?: number;
   /** running jobs asked about per pass, at most (default 5) */
   maxJobs?: number;
+  /** pause between account status reads (default 60 000 ms) */
+  accountEveryMs?: number;
+  /** the name the account's status is recorded under (default `default`) */
+  account?: string;
 }
 
 export interface PollResult {
@@ -79,6 +85,33 @@ export async function pollOnce(deps: PollerDeps, opts: PollOptions = {}): Promis
   return result;
 }
 
+/** Read the account's status and record it; a failure is logged, never fatal. */
+export async function checkAccountStatus(deps: PollerDeps, account = 'default'): Promise<boolean> {
+  const log = deps.logger.child({ task: 'account_status', account });
+  let status;
+  try {
+    status = await deps.runninghub.accountStatus();
+  } catch (err) {
+    if (err instanceof RunningHubError || err instanceof RunningHubUnreachableError) {
+      log.error({ ...errorFields(err) }, 'could not read the RunningHub account status (is the API key right?)');
+      return false;
+    }
+    throw err;
+  }
+  const text = (v: unknown): string | null => (v === null || v === undefined || v === '' ? null : String(v));
+  const running = Number(status.currentTaskCounts ?? 0);
+  await deps.db.recordAccountStatus(account, {
+    currentTaskCounts: Number.isInteger(running) && running >= 0 ? running : 0,
+    remainCoins: text(status.remainCoins), remainMoney: text(status.remainMoney), apiType: text(status.apiType),
+  });
+  const check = (await deps.db.providerAccountChecks()).find((c) => c.account === account);
+  if (check?.disagrees) {
+    log.warn({ provider_running: check.provider_running, fila_occupied: check.fila_occupied, max_slots: check.max_slots },
+      'RunningHub runs a different number of tasks than fila holds slots for');
+  }
+  return true;
+}
+
 function logAskFailure(log: pino.Logger, err: unknown): void {
   if (err instanceof RunningHubError && classifyCode(err.code) === 'unknown') {
     log.error({ ...errorFields(err), payload: err.data }, 'RunningHub answered a code fila does not know: asking again later');
@@ -107,11 +140,27 @@ export function startPoller(deps: PollerDeps, opts: PollOptions = {}): { stop():
     });
   };
   timer = setTimeout(tick, intervalMs);
+  // the account's status now and then every accountEveryMs, one read at a time
+  let accountTimer: NodeJS.Timeout | null = null;
+  let accountRead: Promise<void> | null = null;
+  const readAccount = (): void => {
+    accountTimer = null;
+    if (stopped) return;
+    accountRead = checkAccountStatus(deps, opts.account).then(
+      () => undefined,
+      (err: unknown) => { deps.logger.error({ task: 'account_status', ...errorFields(err) }, 'account status check failed'); },
+    ).finally(() => {
+      accountRead = null;
+      if (!stopped) accountTimer = setTimeout(readAccount, opts.accountEveryMs ?? 60_000);
+    });
+  };
+  readAccount();
   return {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await running;
+      if (accountTimer) clearTimeout(accountTimer);
+      await Promise.all([running, accountRead]);
     },
   };
 }

@@ -27,6 +27,7 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   }), async (c) => {
     metrics.setQueue(await fila.queueOverview());
+    metrics.setProvider(await fila.providerRecovery(), await fila.toolAvailability(), await fila.providerAccountChecks());
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

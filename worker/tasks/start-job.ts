@@ -54,7 +54,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
       } catch (err) {
         if (err instanceof InputFileError) return fail(deps, job, err.message, log);
         if (err instanceof RunningHubError) return refused(deps, job, err, log);
-        if (err instanceof RunningHubUnreachableError) return requeue(deps, job, `RunningHub indisponível (upload, ${err.reason}): ${err.message}`, log);
+        if (err instanceof RunningHubUnreachableError) return requeue(deps, job, `RunningHub unreachable (upload, ${err.reason}): ${err.message}`, log);
         // InputFileUnavailableError and the unexpected: graphile-worker retries, no task exists yet
         throw err;
       }
@@ -73,7 +73,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
     if (err instanceof RunningHubError) return refused(deps, job, err, log);
     if (err instanceof RunningHubUnreachableError && !uncertain(err)) {
       // refused connection, a gateway's 5xx, a malformed answer: provider trouble, not the user's
-      return requeue(deps, job, `RunningHub indisponível (create, ${err.reason}): ${err.message}`, log);
+      return requeue(deps, job, `RunningHub unreachable (${err.reason}): ${err.message}`, log);
     }
     // The provider may have created (and will bill) a task we cannot name. Creating again could
     // run it twice; requeueing would too. The job keeps its slot: a webhook the provider confirms

@@ -48,8 +48,8 @@ describe('provider trouble requeues the job at its place, never fails or refunds
     ['account (436)', 'refuse:436', /^requeued: conta RunningHub: RunningHub 436 TASK_USER_EXCLAPI_REQUIRED/],
     ['transient (808)', 'refuse:808', /^requeued: RunningHub 808 APIKEY_UPLOAD_FAILED/],
     ['transient (500)', 'refuse:500', /^requeued: RunningHub 500 UNKNOWN_ERROR/],
-    ['an HTTP 502 from a gateway', 'http-error:502', /^requeued: RunningHub indisponível \(create, http-status\): .*HTTP 502/],
-    ['a malformed answer', 'malformed', /^requeued: RunningHub indisponível \(create, bad-response\)/],
+    ['an HTTP 502 from a gateway', 'http-error:502', /^requeued: RunningHub unreachable \(http-status\): .*HTTP 502/],
+    ['a malformed answer', 'malformed', /^requeued: RunningHub unreachable \(bad-response\)/],
   ];
   for (const [what, directive, reason] of cases) {
     it(`${what}: requeued, not failed, not refunded`, async () => {
@@ -108,7 +108,8 @@ describe('errors about the job itself fail it with the provider\'s words', () =>
     const done = await h.waitStatus(job.id, ['completed', 'failed']);
     expect(done.error).toBe(`Value not in list: image: '${url.split('#')[0]}' not in [] (node 10 LoadImage)`);
     expect((await h.timeline(job.id)).map((e) => e.to_status)).toEqual(['queued', 'starting', 'failed']);
-    expect(done.provider_task_id).toMatch(/^\d+$/); // the task it was is still named
+    // the task it was is still named on the job (recorded right after the failure)
+    expect(await h.waitFor('the task id on the job', async () => (await h.job(job.id)).provider_task_id)).toMatch(/^\d+$/);
     expect(await h.refunds(job.id)).toBe(1);
   });
 

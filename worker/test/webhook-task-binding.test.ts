@@ -2,32 +2,25 @@
 // provider for THAT task; tasks nobody owns are canceled and written on the timeline. Attackers go
 // through the real HTTP API (POST /v1/jobs, POST /v1/webhooks/runninghub/:job), the worker runs on
 // graphile-worker, RunningHub is the fake over HTTP.
-import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signToken } from '../../api/auth.ts';
-import { startApiServer, type ApiServer } from '../../api/server.ts';
 import type { JobJson } from '../../db/fila.ts';
 import { webhookUrl } from '../../common/webhook-token.ts';
 import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
-const jwtSecret = 'provider-test-jwt-secret-0123456789';
 let h: Harness;
-let api: ApiServer;
+let api: Awaited<ReturnType<Harness['startApi']>>;
 // the worker gives up on a create after 1.5 s: slow-create:3000 is a create that timed out after
 // the task was created; slow-create:800 is a slow create that still answers in time
 const createTimeoutMs = 1500;
 
 beforeAll(async () => {
-  h = await startHarness();
-  api = await startApiServer({
-    databaseUrl: h.t.url, port: 0, jwtSecret, webhookSecret: h.secret, development: true,
-    logger: pino({ level: process.env.FILA_TEST_LOG ?? 'silent' }),
-  });
+  // tasks run 2.5 s, so a canceled job's late task is still running when its cancel arrives
+  h = await startHarness({ fake: { defaultMs: 2500 } });
+  api = await h.startApi();
   await h.startWorker({ publicUrl: api.url, runninghub: { baseUrl: h.fake.url, apiKey: h.apiKey, timeoutMs: createTimeoutMs } });
 });
 afterAll(async () => {
-  await api?.close();
   await h?.stop();
 });
 
@@ -37,7 +30,7 @@ async function submit(input: Record<string, unknown>, tool = 'upscaler'): Promis
   await h.t.fila.grantCredits(user, 50, 'test');
   const res = await fetch(`${api.url}/v1/jobs`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${await signToken(jwtSecret, user)}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${await api.token(user)}`, 'content-type': 'application/json' },
     body: JSON.stringify({ tool, input }),
   });
   expect(res.status).toBe(201);
