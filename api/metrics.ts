@@ -3,7 +3,7 @@
 // refunds) are counted from the LISTEN stream, so every API process reports every job — scrape
 // one, or aggregate with max(), not sum().
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, ProviderAccountOverview, QueueOverview } from '../db/fila.ts';
+import type { Job, ProviderAccountCheck, ProviderAccountOverview, ProviderRecovery, QueueOverview, ToolAvailability } from '../db/fila.ts';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -64,6 +64,29 @@ export class ApiMetrics {
   readonly accountPauses = new Counter({ name: 'fila_account_pauses_total', help: 'Times the provider account was paused', labelNames: ['account'], registers: [this.registry] });
   readonly accountRefusals = new Counter({ name: 'fila_account_refusals_total', help: 'Jobs the provider account sent back to the queue (capacity, key, funds, unreachable)', labelNames: ['account'], registers: [this.registry] });
 
+  readonly recovered = new Gauge({
+    name: 'fila_provider_recovered_jobs', help: 'Jobs whose result came from asking RunningHub (webhook late or lost), by who asked (poll, reaper)',
+    labelNames: ['by'], registers: [this.registry],
+  });
+  readonly lostSlotSeconds = new Gauge({
+    name: 'fila_lost_webhook_slot_seconds', help: 'Slot seconds held after RunningHub had finished tasks whose webhook was late or lost (estimated from taskCostTime)',
+    registers: [this.registry],
+  });
+  readonly orphanTasks = new Gauge({
+    name: 'fila_orphan_provider_tasks', help: 'Provider tasks fila learned of and did not need, canceled at RunningHub', registers: [this.registry],
+  });
+  readonly toolDisabled = new Gauge({
+    name: 'fila_tool_disabled', help: '1 while a tool refuses submits (e.g. RunningHub refused its workflow)', labelNames: ['tool'], registers: [this.registry],
+  });
+  readonly providerRunning = new Gauge({
+    name: 'fila_provider_running_tasks', help: 'Tasks RunningHub says the account is running (/uc/openapi/accountStatus, last read)',
+    labelNames: ['account'], registers: [this.registry],
+  });
+  readonly providerDisagrees = new Gauge({
+    name: 'fila_provider_occupancy_disagrees', help: '1 when RunningHub\'s running count differs from the slots fila holds (a leaked task, or max_slots above the account\'s tier)',
+    labelNames: ['account'], registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });
   }
@@ -92,6 +115,19 @@ export class ApiMetrics {
       this.accountBackoffStep.set(labels, a.backoff_step);
       this.accountPauses.inc(labels, a.pauses);
       this.accountRefusals.inc(labels, a.refusals);
+    }
+  }
+
+  /** What the provider side looks like: recoveries, orphans, disabled tools, the account's own count. */
+  setProvider(r: ProviderRecovery, tools: readonly ToolAvailability[], accounts: readonly ProviderAccountCheck[]): void {
+    this.recovered.set({ by: 'poll' }, r.recovered_by_poll);
+    this.recovered.set({ by: 'reaper' }, r.recovered_by_reaper);
+    this.lostSlotSeconds.set(r.lost_slot_seconds);
+    this.orphanTasks.set(r.orphan_tasks);
+    for (const t of tools) this.toolDisabled.set({ tool: t.tool }, t.enabled ? 0 : 1);
+    for (const a of accounts) {
+      this.providerRunning.set({ account: a.account }, a.provider_running);
+      this.providerDisagrees.set({ account: a.account }, a.disagrees ? 1 : 0);
     }
   }
 

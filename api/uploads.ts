@@ -35,7 +35,10 @@ export const uploadTypes: Record<string, { kind: 'image' | 'video'; extension: s
   'image/webp': { kind: 'image', extension: 'webp', maxBytes: 30 * MB, sniff: (b) => ascii(b, 0, 'RIFF') && ascii(b, 8, 'WEBP') },
   'video/mp4': { kind: 'video', extension: 'mp4', maxBytes: 200 * MB, sniff: (b) => ascii(b, 4, 'ftyp') },
   'video/quicktime': { kind: 'video', extension: 'mov', maxBytes: 200 * MB, sniff: (b) => ascii(b, 4, 'ftyp') || ascii(b, 4, 'moov') || ascii(b, 4, 'wide') },
-  'video/webm': { kind: 'video', extension: 'webm', maxBytes: 200 * MB, sniff: (b) => startsWith(b, [0x1a, 0x45, 0xdf, 0xa3]) },
+};
+/** Formats people send that RunningHub does not take: refused with what to send instead. */
+const providerRefusedTypes: Record<string, string> = {
+  'video/webm': 'Vídeos .webm não são aceitos pelo RunningHub: envie o vídeo em .mp4 ou .mov.',
 };
 /** The largest accepted file, plus room for the multipart envelope: the uploads route's body limit. */
 export const maxUploadBody = 200 * MB + 64 * 1024;
@@ -52,6 +55,10 @@ function ascii(b: Uint8Array, at: number, s: string): boolean {
 function acceptedType(declared: string): { contentType: string; spec: (typeof uploadTypes)[string] } {
   const contentType = declared.split(';')[0]?.trim().toLowerCase() ?? '';
   const spec = uploadTypes[contentType];
+  const refusedByProvider = providerRefusedTypes[contentType];
+  if (refusedByProvider) {
+    throw new ApiError(415, 'unsupported_media_type', refusedByProvider, { content_type: contentType, accepted: Object.keys(uploadTypes) });
+  }
   if (!spec) {
     throw new ApiError(415, 'unsupported_media_type',
       `Tipo de arquivo não aceito: ${contentType || 'desconhecido'}. Aceitos: ${Object.keys(uploadTypes).join(', ')}.`,

@@ -107,6 +107,10 @@ export const envVars = {
     schema: z.preprocess(unsetIfBlank, z.enum(['on', 'off']).default('on')), usedBy: ['worker'], developmentOnly: false, default: 'on',
     description: '`off` = no reaper cron in this process (then run `fila reap` from system cron)',
   }),
+  FILA_PROVIDER_POLL_MS: v({
+    schema: positiveInt('FILA_PROVIDER_POLL_MS'), usedBy: ['worker', 'start'], developmentOnly: false, default: '3000',
+    description: 'how often the worker asks RunningHub (`/outputs`) about running jobs whose webhook is later than their tool\'s `typical_duration`, at most 5 jobs a pass across all workers',
+  }),
   LOG_LEVEL: v({
     schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
     usedBy: all, developmentOnly: false, default: 'info (`fila reap`: warn, the demo: silent)',

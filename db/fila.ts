@@ -37,6 +37,10 @@ export interface Job {
   finished_at: Date | null;
   /** the provider account dispatch started it on: null while queued */
   account: string | null;
+  create_uncertain_at: Date | null;
+  last_polled_at: Date | null;
+  provider_cost: Record<string, string> | null;
+  recovered_by: 'poll' | 'reaper' | null;
 }
 
 /** A job as the HTTP API shows it (fila.job_json): snake_case columns plus position and eta. */
@@ -101,6 +105,24 @@ export interface AuditRow { user_id: string; balance: number; ledger_total: numb
 export interface TimelineEntry {
   event_id: number; job_id: string; at: Date; from_status: JobStatus | null; to_status: JobStatus;
   reason: string; user_id: string; tool: string;
+  /** a fact about the job, not a transition (from_status = to_status) */
+  note: boolean;
+}
+
+/** What a webhook naming a task may do to a job (fila.webhook_task_verdict). */
+export type WebhookTaskVerdict = 'own' | 'wait' | 'foreign' | 'orphan';
+
+export interface ToolAvailability {
+  tool: string; enabled: boolean; disabled_reason: string | null; disabled_at: Date | null;
+}
+
+export interface ProviderAccountCheck {
+  account: string; provider_running: number; fila_occupied: number; max_slots: number; disagrees: boolean;
+  remain_coins: string | null; remain_money: string | null; checked_at: Date;
+}
+
+export interface ProviderRecovery {
+  recovered_by_poll: number; recovered_by_reaper: number; lost_slot_seconds: number; orphan_tasks: number;
 }
 export interface RecentJob {
   job_id: string; user_id: string; tool: string; status: JobStatus; credit_cost: number;
@@ -430,5 +452,67 @@ export class FilaDb {
     await this.rows(
       `update fila.settings set backoff_base = make_interval(secs => $1), backoff_max = make_interval(secs => $2)`,
       [baseSeconds, maxSeconds]);
+  }
+
+  // Provider tasks (the worker) ------------------------------------------------------------------
+
+  /** Note an orphaned provider task on the job's timeline and enqueue its cancel; false if already recorded. */
+  async recordOrphanTask(jobId: string, taskId: string, reason: string): Promise<boolean> {
+    return (await this.one<{ recorded: boolean }>('select fila.record_orphan_task($1, $2, $3) as recorded',
+      [jobId, taskId, reason])).recorded;
+  }
+
+  async webhookTaskVerdict(jobId: string, taskId: string): Promise<WebhookTaskVerdict> {
+    return (await this.one<{ v: WebhookTaskVerdict }>('select fila.webhook_task_verdict($1, $2) as v', [jobId, taskId])).v;
+  }
+
+  async reapplyPendingWebhooks(jobId: string): Promise<number> {
+    return (await this.one<{ n: number }>('select fila.reapply_pending_webhooks($1) as n', [jobId])).n;
+  }
+
+  async noteUncertainCreate(jobId: string, reason: string): Promise<Job> {
+    return this.one<Job>('select * from fila.note_uncertain_create($1, $2)', [jobId, reason]);
+  }
+
+  async uncertainStarts(): Promise<Array<{ job_id: string; provider_task_id: string; account: string | null }>> {
+    return this.rows('select * from fila.uncertain_starts()');
+  }
+
+  async adoptProviderTask(jobId: string, taskId: string): Promise<Job> {
+    return this.one<Job>('select * from fila.adopt_provider_task($1, $2)', [jobId, taskId]);
+  }
+
+  async claimOverduePolls(maxJobs: number, pollEverySeconds: number): Promise<Job[]> {
+    return this.rows<Job>('select * from fila.claim_overdue_polls($1, make_interval(secs => $2))', [maxJobs, pollEverySeconds]);
+  }
+
+  async recordProviderResult(jobId: string, cost: Record<string, string> | null, recoveredBy: 'poll' | 'reaper' | null): Promise<void> {
+    await this.rows('select fila.record_provider_result($1, $2, $3)',
+      [jobId, cost === null ? null : JSON.stringify(cost), recoveredBy]);
+  }
+
+  async disableTool(tool: string, reason: string): Promise<ToolAvailability> {
+    return this.one<ToolAvailability>('select tool, enabled, disabled_reason, disabled_at from fila.disable_tool($1, $2)', [tool, reason]);
+  }
+
+  async enableTool(tool: string): Promise<ToolAvailability> {
+    return this.one<ToolAvailability>('select tool, enabled, disabled_reason, disabled_at from fila.enable_tool($1)', [tool]);
+  }
+
+  async toolAvailability(): Promise<ToolAvailability[]> {
+    return this.rows<ToolAvailability>('select tool, enabled, disabled_reason, disabled_at from fila.tool_availability order by tool');
+  }
+
+  async providerRecovery(): Promise<ProviderRecovery> {
+    return this.one<ProviderRecovery>('select * from fila.provider_recovery');
+  }
+
+  async recordAccountStatus(account: string, s: { currentTaskCounts: number; remainCoins: string | null; remainMoney: string | null; apiType: string | null }): Promise<void> {
+    await this.rows('select fila.record_account_status($1, $2, $3, $4, $5)',
+      [account, s.currentTaskCounts, s.remainCoins, s.remainMoney, s.apiType]);
+  }
+
+  async providerAccountChecks(): Promise<ProviderAccountCheck[]> {
+    return this.rows<ProviderAccountCheck>('select * from fila.provider_account_check order by account');
   }
 }

@@ -6,7 +6,7 @@ import { FilaDb } from '../db/fila.ts';
 import { FilaError } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
 import { ConfigError, loadConfig, type Config } from '../common/config.ts';
-import { CliError, databaseUrl, readLocalSystem, requireUuid, secrets } from './config.ts';
+import { CliError, databaseUrl, readLocalSystem, requireUuid, runningHubFromEnv, secrets } from './config.ts';
 import { bold, dim, seconds, since, table } from './format.ts';
 
 interface Command {
@@ -148,6 +148,34 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
       const result = await reap(databaseUrl(config), config);
       if (json(values)) out(JSON.stringify(result));
       else out(result.summary);
+    },
+  },
+  doctor: {
+    summary: 'checks the RunningHub key and account, each tool\'s workflows, the base URL and the webhook URL',
+    usage: 'fila doctor [--json]',
+    help: `Reads RunningHub's /uc/openapi/accountStatus with RUNNINGHUB_API_KEY (is the key accepted, what
+does the account hold and run), lists each tool's configured workflow ids (RunningHub can only verify a
+workflow by running it), warns about a RUNNINGHUB_BASE_URL that is not a documented www. host, and posts a
+forged webhook to FILA_PUBLIC_URL (a live fila API answers 401), warning when that address is not one
+RunningHub can reach from the internet. Exit code 1 when a check fails.`,
+    options: { json: { type: 'boolean' } },
+    async run({ values, config }) {
+      const provider = runningHubFromEnv(config);
+      if (!provider) throw new CliError('fila doctor needs RUNNINGHUB_API_KEY or RUNNINGHUB_ACCOUNTS (and RUNNINGHUB_BASE_URL for another host)', 2);
+      const { runDoctor } = await import('../worker/doctor.ts');
+      const { RunningHubClient } = await import('../worker/runninghub/client.ts');
+      const { loadToolsConfig } = await import('../common/tools/index.ts');
+      // every account's key is checked; each account's checks say which account they speak for
+      const checks = [];
+      const accounts = Object.entries(provider.accounts);
+      for (const [account, apiKey] of accounts) {
+        const found = await runDoctor({ runninghub: new RunningHubClient({ baseUrl: provider.baseUrl, apiKey }),
+          tools: loadToolsConfig(config.FILA_WORKFLOWS_FILE), publicUrl: config.FILA_PUBLIC_URL ?? null });
+        checks.push(...found.map((c) => (accounts.length > 1 ? { ...c, check: `${account}: ${c.check}` } : c)));
+      }
+      if (json(values)) out(JSON.stringify(checks));
+      else for (const c of checks) out(`${c.status === 'ok' ? 'ok  ' : c.status === 'warn' ? 'WARN' : 'FAIL'}  ${bold(c.check)}: ${c.detail}`);
+      if (checks.some((c) => c.status === 'fail')) process.exitCode = 1;
     },
   },
   queue: {

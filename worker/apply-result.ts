@@ -1,14 +1,17 @@
 // Apply what the provider confirmed about a task (from /task/openapi/outputs): the one place where a
-// provider result becomes finish_job, used by apply_webhook and by the reaper.
+// provider result becomes finish_job, used by apply_webhook, the poller and the reaper.
 import type pino from 'pino';
 import type { FilaDb, Job } from '../db/fila.ts';
-import type { TaskResult } from './runninghub/client.ts';
+import { taskCost, type TaskResult } from './runninghub/client.ts';
 
 export type ApplyOutcome =
   | { applied: true; job: Job }
   | { applied: false; job: Job | null; why: string };
 
-export async function applyTaskResult(db: FilaDb, jobId: string, result: TaskResult, log: pino.Logger): Promise<ApplyOutcome> {
+/** `recoveredBy`: the result came from asking the provider (webhook late or lost), not from a webhook. */
+export async function applyTaskResult(
+  db: FilaDb, jobId: string, result: TaskResult, log: pino.Logger, recoveredBy: 'poll' | 'reaper' | null,
+): Promise<ApplyOutcome> {
   if (result.kind === 'not-finished') {
     return { applied: false, job: null, why: `provider says the task is not finished (${result.code} ${result.msg})` };
   }
@@ -17,6 +20,9 @@ export async function applyTaskResult(db: FilaDb, jobId: string, result: TaskRes
     ? await db.finishJob(jobId, 'completed', result.files.map((f) => ({ url: f.fileUrl, type: f.fileType })), null)
     : await db.finishJob(jobId, 'failed', null, result.message);
   const applied = before.status !== job.status;
-  if (applied) log.info({ job_id: jobId, status: job.status, error: job.error }, 'job finished with the provider\'s result');
-  return applied ? { applied, job } : { applied, job, why: `job already ${job.status}` };
+  if (!applied) return { applied, job, why: `job already ${job.status}` };
+  const cost = result.kind === 'success' ? taskCost(result.files) : {};
+  await db.recordProviderResult(jobId, Object.keys(cost).length ? cost : null, recoveredBy);
+  log.info({ job_id: jobId, status: job.status, error: job.error, cost, recovered_by: recoveredBy }, 'job finished with the provider\'s result');
+  return { applied, job };
 }

@@ -1,8 +1,10 @@
 // One reaper pass (graphile-worker's crontab runs it every minute; `npx fila reap` runs it from
 // system cron). Webhooks get lost: a running job past its soft deadline is first checked with the
-// provider — finished: the real result is applied; failed: the real reason; still running: left
-// alone until its hard deadline. Then fila.reap_stale_jobs() fails hard-deadline jobs (refund,
-// provider cancel enqueued), cancels abandoned queued jobs and dispatches.
+// provider through /task/openapi/outputs (what RunningHub's own plugin and sample poll; /status is
+// unmaintained and may answer an empty string) — finished: the real result is applied; failed: the
+// real reason; still running (804) or queued (813): left alone until its hard deadline. Then
+// fila.reap_stale_jobs() fails hard-deadline jobs (refund, provider cancel enqueued), cancels
+// abandoned queued jobs and dispatches. The poller (poller.ts) asks sooner, every few seconds.
 import type pino from 'pino';
 import type { FilaDb, Job, StaleJob } from '../db/fila.ts';
 import { applyTaskResult } from './apply-result.ts';
@@ -56,15 +58,13 @@ async function checkWithProvider(deps: ReaperDeps & { runninghub: RunningHubAcco
   const jlog = log.child({ job_id: s.job_id, provider_task_id: taskId, past: s.past, account: s.account });
   try {
     // the task is known only to the account that created it: ask with that account's key
-    const provider = deps.runninghub.for(s.account);
-    const status = await provider.status(taskId);
-    if (status === 'QUEUED' || status === 'RUNNING') {
+    const outputs = await deps.runninghub.for(s.account).outputs(taskId);
+    if (outputs.kind === 'not-finished') {
       result.stillRunning.push(s.job_id);
-      jlog.info({ provider_status: status }, 'past its soft deadline but still running at the provider: left until the hard deadline');
+      jlog.info({ provider_code: outputs.code }, 'past its soft deadline but still queued or running at the provider: left until the hard deadline');
       return;
     }
-    const outputs = await provider.outputs(taskId);
-    const applied = await applyTaskResult(deps.db, s.job_id, outputs, jlog);
+    const applied = await applyTaskResult(deps.db, s.job_id, outputs, jlog, 'reaper');
     if (applied.applied) {
       result.recovered.push({ job_id: s.job_id, status: applied.job.status });
       jlog.warn({ status: applied.job.status }, 'webhook never applied: result recovered from the provider');

@@ -7,12 +7,14 @@ import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { checkAccountKeys, RunningHubAccounts } from './runninghub/accounts.ts';
+import { baseUrlWarning } from './runninghub/client.ts';
 import { loadToolsConfig, type ToolsConfig } from '../common/tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
 import { applyWebhook } from './tasks/apply-webhook.ts';
 import { cancelProviderTask } from './tasks/cancel-provider-task.ts';
 import { reapOnce } from './reaper.ts';
+import { startPoller, type PollOptions } from './poller.ts';
 
 export interface StartWorkerOptions {
   databaseUrl: string;
@@ -32,6 +34,8 @@ export interface StartWorkerOptions {
   tools?: ToolsConfig;
   /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
   pollInterval?: number;
+  /** asking the provider about late webhooks and uncertain creates (poller.ts); false: off */
+  providerPoll?: PollOptions | false;
 }
 
 const jobPayload = z.object({ job_id: z.uuid() });
@@ -121,12 +125,16 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     await pool.end();
     throw err;
   }
+  const hostWarning = baseUrlWarning(opts.runninghub.baseUrl);
+  if (hostWarning) logger.warn({ runninghub: deps.runninghub }, hostWarning);
+  const poller = opts.providerPoll === false ? null : startPoller(deps, opts.providerPoll ?? {});
   logger.info({ concurrency, crontab: opts.crontab !== false, runninghub: deps.runninghub, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
   let stopping: Promise<void> | null = null;
   return {
     stop() {
       stopping ??= (async () => {
         try {
+          await poller?.stop();
           await runner.stop();
         } finally {
           await pool.end();

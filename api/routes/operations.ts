@@ -26,9 +26,12 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
     method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
   }), async (c) => {
-    const [overview, accounts] = await Promise.all([fila.queueOverview(), fila.providerAccounts()]);
+    const [overview, accounts, recovery, tools, checks] = await Promise.all([
+      fila.queueOverview(), fila.providerAccounts(), fila.providerRecovery(), fila.toolAvailability(), fila.providerAccountChecks(),
+    ]);
     metrics.setQueue(overview);
     metrics.setAccounts(accounts);
+    metrics.setProvider(recovery, tools, checks);
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

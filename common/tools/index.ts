@@ -89,5 +89,6 @@ export function upscalerCategories(config: ToolsConfig): string[] {
 export function buildProviderRequest(job: { tool: string; input: unknown }, config: ToolsConfig): ProviderRequest {
   if (!isToolName(job.tool)) throw new ToolInputError(`Ferramenta sem mapeamento para o provedor: ${job.tool}`);
   const tool = tools[job.tool] as { request(input: unknown, config: unknown): ProviderRequest };
-  return tool.request(job.input, config[job.tool]);
+  const toolConfig = config[job.tool];
+  return { ...tool.request(job.input, toolConfig), addMetadata: toolConfig.addMetadata ?? false };
 }

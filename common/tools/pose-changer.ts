@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
 import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
+import { addMetadataOption } from './provider-request.ts';
 
 export const poseChangerInput = z.object({
   person_image_url: fileUrl,
@@ -8,6 +9,7 @@ export const poseChangerInput = z.object({
 }).strict();
 
 export const poseChangerConfig = z.object({
+  addMetadata: addMetadataOption,
   workflowId,
   nodes: z.object({ person_image: nodeRef, pose_image: nodeRef }).strict(),
 }).strict();

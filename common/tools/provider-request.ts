@@ -57,7 +57,14 @@ export interface ProviderNode {
 export interface ProviderRequest {
   workflowId: string;
   nodeInfoList: ProviderNode[];
+  /** RunningHub embeds the workflow and prompt in output images unless this is false:
+   *  buildProviderRequest sets it from the tool's configuration, false by default */
+  addMetadata?: boolean;
 }
+
+/** In a tool's workflow configuration: `"addMetadata": true` lets RunningHub embed the workflow
+ *  and prompt in the outputs (its own default); fila sends false unless a tool asks. */
+export const addMetadataOption = z.boolean().optional();
 
 /** The stored input does not fit the tool (e.g. a DBA edited it): a failure of that job alone. */
 export class ToolInputError extends Error {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
 import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderNode, type ProviderRequest, defineTool } from './provider-request.ts';
+import { addMetadataOption } from './provider-request.ts';
 
 /** Categories come from configuration (tools config); these are the defaults. */
 export const defaultUpscalerCategories = ['pessoas', 'produto', 'comida', 'logo'] as const;
@@ -28,6 +29,7 @@ const upscalerNodes = z.object({ image: nodeRef, editing_level: nodeRef }).stric
  * categories take an editing level.
  */
 export const upscalerConfig = z.object({
+  addMetadata: addMetadataOption,
   categories: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.object({ editingLevel: z.boolean() }).strict())
     .refine((c) => Object.keys(c).length > 0, 'at least one category'),
   defaultEditingLevel: z.number().min(0).max(1),

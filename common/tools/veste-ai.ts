@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
 import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
+import { addMetadataOption } from './provider-request.ts';
 
 export const vesteAiInput = z.object({
   person_image_url: fileUrl,
@@ -8,6 +9,7 @@ export const vesteAiInput = z.object({
 }).strict();
 
 export const vesteAiConfig = z.object({
+  addMetadata: addMetadataOption,
   workflowId,
   nodes: z.object({ person_image: nodeRef, garment_image: nodeRef }).strict(),
 }).strict();

@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
 import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
+import { addMetadataOption } from './provider-request.ts';
 
 export const videoUpscalerInput = z.object({
   video_url: fileUrl,
 }).strict();
 
 export const videoUpscalerConfig = z.object({
+  addMetadata: addMetadataOption,
   workflowId,
   nodes: z.object({ video: nodeRef }).strict(),
 }).strict();

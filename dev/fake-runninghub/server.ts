@@ -1,13 +1,10 @@
 // A fake RunningHub: a real HTTP server on 127.0.0.1 that speaks the task API with the shapes of
 // fixtures/runninghub (errors as HTTP 200 with a non-zero code), runs tasks on timers and calls
 // each task's webhookUrl back, retrying on non-2xx like the real one. Each task does what the
-// `#fake=<outcome>` fragment on any of its input URLs (nodeInfoList fieldValues) says:
-//   ok | ok:<ms> | fail:<message> | lose-webhook | duplicate-webhook | queue-maxed:<n> | hang
-// plus two extensions: refuse:<code> (create answers that code, for tests of job-specific
-// refusals) and create-timeout (the task is created and runs, but create answers only after
-// createTimeoutMs, later than a client waits).
-// Without a directive a task succeeds after defaultMs (FAKE_RUNNINGHUB_MS, 1500 ms) — unless the
-// `faults` option is set (chaos runs): then each job without a directive gets one of the above,
+// `#fake=<outcome>` fragment on any of its input URLs (nodeInfoList fieldValues) says: one of the
+// directives in `fakeDirectives` below.
+// Without a directive a task succeeds after defaultMs (FAKE_RUNNINGHUB_MS, 1500 ms).
+// With the `faults` option (chaos runs) each job without a directive gets one of them instead,
 // drawn at the configured rates from a seeded hash of its job id (the same job always draws the
 // same directive, so a requeued job's second create sees what its first one did).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -24,7 +21,11 @@ export type FakeScript =
   | { kind: 'queue-maxed'; ms: number; n: number }
   | { kind: 'hang' }
   | { kind: 'refuse'; code: number }
-  | { kind: 'create-timeout'; ms: number };
+  | { kind: 'create-timeout'; ms: number }
+  | { kind: 'slow-create'; ms: number; answerAfterMs: number }
+  | { kind: 'http-error'; status: number }
+  | { kind: 'malformed' }
+  | { kind: 'create-failed' };
 
 export type FakeTaskStatus = 'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED';
 
@@ -170,6 +171,46 @@ export function fakeAccountKeys(rows: ReadonlyArray<{ account: string }>): Recor
 
 const videoExt = /\.(mp4|mov|webm|mkv|avi)$/i;
 
+const int = (directive: string, s: string, what: string): number => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`#fake=${directive}: ${what} must be a non-negative integer`);
+  return n;
+};
+
+/**
+ * Every `#fake=` directive, in one table: what it does and how its argument reads. The chaos run
+ * picks among these names; the README lists them from here.
+ */
+export const fakeDirectives: Record<string, { doc: string; parse(arg: string, defaultMs: number, directive: string): FakeScript }> = {
+  ok: { doc: 'succeed after FAKE_RUNNINGHUB_MS, or `ok:<ms>` after ms',
+    parse: (arg, d, dir) => ({ kind: 'ok', ms: arg === '' ? d : int(dir, arg, 'ms') }) },
+  fail: { doc: '`fail:<message>`: the task fails (805 with that exception_message)',
+    parse: (arg, d) => ({ kind: 'fail', ms: d, message: arg || 'fake failure' }) },
+  'lose-webhook': { doc: 'the task succeeds but never calls back',
+    parse: (_a, d) => ({ kind: 'lose-webhook', ms: d }) },
+  'duplicate-webhook': { doc: 'the webhook is delivered twice',
+    parse: (_a, d) => ({ kind: 'duplicate-webhook', ms: d }) },
+  'queue-maxed': { doc: '`queue-maxed:<n>`: the first n creates for the job answer 421',
+    parse: (arg, d, dir) => ({ kind: 'queue-maxed', ms: d, n: int(dir, arg, 'n') }) },
+  hang: { doc: 'the task never finishes',
+    parse: () => ({ kind: 'hang' }) },
+  refuse: { doc: '`refuse:<code>`: create answers that code (433 with node_errors), nothing is created',
+    parse: (arg, _d, dir) => ({ kind: 'refuse', code: int(dir, arg, 'code') }) },
+  'slow-create': { doc: '`slow-create:<ms>`: the task is created at once but the create answer comes ms later (past the client timeout: a create that timed out after the task was created); the task runs FAKE_RUNNINGHUB_MS past the answer',
+    parse: (arg, d, dir) => {
+      const answerAfterMs = int(dir, arg, 'ms');
+      return { kind: 'slow-create', ms: answerAfterMs + d, answerAfterMs };
+    } },
+  'http-error': { doc: '`http-error:<status>`: create answers that HTTP status (default 502), nothing is created',
+    parse: (arg, _d, dir) => ({ kind: 'http-error', status: arg === '' ? 502 : int(dir, arg, 'status') }) },
+  malformed: { doc: 'create answers HTTP 200 with a body that is not RunningHub JSON, nothing is created',
+    parse: () => ({ kind: 'malformed' }) },
+  'create-timeout': { doc: 'the task is created and runs, but create answers only after createTimeoutMs (30 s by default), later than a client waits',
+    parse: (_a, d) => ({ kind: 'create-timeout', ms: d }) },
+  'create-failed': { doc: 'create answers code 0 with taskStatus FAILED and node_errors (fixtures create.failed-node-errors.json)',
+    parse: () => ({ kind: 'create-failed' }) },
+};
+
 /** The `#fake=` directive of one URL, or null. */
 export function parseFakeDirective(value: string, defaultMs: number): FakeScript | null {
   const hash = value.indexOf('#');
@@ -180,22 +221,9 @@ export function parseFakeDirective(value: string, defaultMs: number): FakeScript
   const colon = directive.indexOf(':');
   const kind = colon < 0 ? directive : directive.slice(0, colon);
   const arg = colon < 0 ? '' : decodeURIComponent(directive.slice(colon + 1));
-  const int = (s: string, what: string): number => {
-    const n = Number(s);
-    if (!Number.isInteger(n) || n < 0) throw new Error(`#fake=${directive}: ${what} must be a non-negative integer`);
-    return n;
-  };
-  switch (kind) {
-    case 'ok': return { kind: 'ok', ms: arg === '' ? defaultMs : int(arg, 'ms') };
-    case 'fail': return { kind: 'fail', ms: defaultMs, message: arg || 'fake failure' };
-    case 'lose-webhook': return { kind: 'lose-webhook', ms: defaultMs };
-    case 'duplicate-webhook': return { kind: 'duplicate-webhook', ms: defaultMs };
-    case 'queue-maxed': return { kind: 'queue-maxed', ms: defaultMs, n: int(arg, 'n') };
-    case 'hang': return { kind: 'hang' };
-    case 'refuse': return { kind: 'refuse', code: int(arg, 'code') };
-    case 'create-timeout': return { kind: 'create-timeout', ms: defaultMs };
-    default: throw new Error(`unknown #fake= directive: ${directive}`);
-  }
+  const entry = Object.hasOwn(fakeDirectives, kind) ? fakeDirectives[kind] : undefined;
+  if (!entry) throw new Error(`unknown #fake= directive: ${directive}`);
+  return entry.parse(arg, defaultMs, directive);
 }
 
 function jobIdOf(webhookUrl: string | null): string | null {
@@ -249,7 +277,8 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     const video = task.nodeInfoList.some((n) => videoExt.test(n.fieldValue.split('#')[0]!.split('?')[0]!));
     const ext = video ? 'mp4' : 'png';
     const secs = String(Math.max(1, Math.round(((task.finishedAt ?? Date.now()) - task.createdAt) / 1000)));
-    return ok([{ fileUrl: `${fake.url}/files/${task.taskId}/ComfyUI_00001_.${ext}`, fileType: ext, taskCostTime: secs, nodeId: '9' }]);
+    return ok([{ fileUrl: `${fake.url}/files/${task.taskId}/ComfyUI_00001_.${ext}`, fileType: ext, taskCostTime: secs, nodeId: '9',
+      consumeMoney: null, consumeCoins: String(Number(secs) * 2), thirdPartyConsumeMoney: null }]);
   };
 
   const deliver = (task: FakeTask, attempt: number): void => {
@@ -287,7 +316,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
 
   const run = (task: FakeTask): void => {
     const s = task.script;
-    if (s.kind === 'refuse') return;
+    if (s.kind === 'refuse' || s.kind === 'http-error' || s.kind === 'malformed' || s.kind === 'create-failed') return;
     const ms = s.kind === 'hang' ? 0 : s.ms;
     later(Math.min(50, ms / 3), () => { if (task.status === 'QUEUED') task.status = 'RUNNING'; });
     if (s.kind === 'hang') return;
@@ -304,8 +333,12 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const limitOf = (apiKey: string): number =>
     (opts.maxConcurrentByKey && Object.hasOwn(opts.maxConcurrentByKey, apiKey) ? opts.maxConcurrentByKey[apiKey] : undefined) ?? maxPerKey;
 
+  /** A create answered outside the JSON envelope: an HTTP status, or a body that is not JSON. */
+  class RawAnswer { constructor(readonly status: number, readonly text: string) {} }
+
   const create = async (body: Record<string, unknown>): Promise<unknown> => {
     const answer = await createTask(body);
+    if (answer instanceof RawAnswer) return answer;
     const code = (answer as { code: number }).code;
     if (code !== 0) {
       refusals.push({ jobId: jobIdOf(typeof body.webhookUrl === 'string' ? body.webhookUrl : null), code, at: Date.now() });
@@ -347,6 +380,8 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
         ? { promptTips: JSON.stringify({ node_errors: { [nodes[0]?.nodeId ?? '1']: { errors: [{ message: 'scripted refusal' }] } } }) }
         : null);
     }
+    if (script.kind === 'http-error') return new RawAnswer(script.status, `<html><body>${script.status} Bad Gateway</body></html>`);
+    if (script.kind === 'malformed') return new RawAnswer(200, '<html><body>maintenance</body></html>');
     if (script.kind === 'queue-maxed' && jobId) {
       const calls = (createCallsPerJob.get(jobId) ?? 0) + 1;
       createCallsPerJob.set(jobId, calls);
@@ -359,8 +394,19 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     };
     tasks.set(task.taskId, task);
     peakActive = Math.max(peakActive, activeCount());
+    if (script.kind === 'create-failed') {
+      // as RunningHub documents it: code 0, the task exists, it failed validation at once
+      task.status = 'FAILED';
+      task.finishedAt = Date.now();
+      const nodeId = nodes[0]?.nodeId ?? '1';
+      return ok({ netWssUrl: null, taskId: task.taskId, clientId: randomBytes(16).toString('hex'), taskStatus: 'FAILED',
+        promptTips: JSON.stringify({ result: false, error: { type: 'prompt_outputs_failed_validation', message: 'Prompt outputs failed validation' },
+          node_errors: { [nodeId]: { errors: [{ type: 'value_not_in_list', message: 'Value not in list', details: `image: '${nodes[0]?.fieldValue.split('#')[0] ?? ''}' not in []` }],
+            class_type: 'LoadImage' } } }) });
+    }
     run(task);
-    const delay = script.kind === 'create-timeout' ? (opts.createTimeoutMs ?? 30_000) : opts.createDelayMs;
+    const delay = script.kind === 'slow-create' ? script.answerAfterMs
+      : script.kind === 'create-timeout' ? (opts.createTimeoutMs ?? 30_000) : opts.createDelayMs;
     if (delay) await new Promise((r) => setTimeout(r, delay));
     return ok({ netWssUrl: 'wss://fake.invalid/ws', taskId: task.taskId, clientId: randomBytes(16).toString('hex'),
       taskStatus: 'QUEUED', promptTips: '{"node_errors": {}}' });
@@ -420,8 +466,19 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     }
     requests.push({ path, body, at: Date.now() });
     switch (path) {
-      case '/task/openapi/create': send(200, await create(body)); return;
-      case '/task/openapi/status': send(200, byTask(body, (t) => ok(t.status))); return;
+      case '/task/openapi/create': {
+        const answer = await create(body);
+        if (answer instanceof RawAnswer) {
+          res.writeHead(answer.status, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(answer.text) });
+          res.end(answer.text);
+        } else {
+          send(200, answer);
+        }
+        return;
+      }
+      // RunningHub's own sample calls /status unmaintained and its documented example answers
+      // data "": the fake says QUEUED/RUNNING while the task runs and "" once it has ended
+      case '/task/openapi/status': send(200, byTask(body, (t) => ok(t.status === 'QUEUED' || t.status === 'RUNNING' ? t.status : ''))); return;
       case '/task/openapi/outputs': send(200, byTask(body, (t) => outputsBody(t))); return;
       case '/task/openapi/cancel':
         send(200, byTask(body, (t) => {

@@ -1,5 +1,9 @@
 // A whole worker setup for one test file: a fresh database, the fake RunningHub over real HTTP, a
 // webhook receiver standing in for the API, and real graphile-worker instances.
+// The API comes first: @hono/zod-openapi extends zod when it loads, and a tool schema created
+// before that (by the worker's imports) has no .openapi() for startApi's server to register.
+import { startApiServer } from '../../api/server.ts';
+import { signToken } from '../../api/auth.ts';
 import pino from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createTestDatabase, type TestDatabase } from './database.ts';
@@ -36,6 +40,9 @@ export interface Harness {
   /** every create request the fake received for this job */
   createsFor(jobId: string): Array<Record<string, unknown>>;
   refunds(jobId: string): Promise<number>;
+  /** The real HTTP API on this database and webhook secret (stopped with the harness), for tests
+   *  whose attacker goes through it; workers then take `publicUrl: api.url`. */
+  startApi(): Promise<{ url: string; token(userId: string): Promise<string> }>;
   stop(): Promise<void>;
 }
 
@@ -68,6 +75,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions; account
   const receiver = await startWebhookReceiver(t.fila, secret);
   const client = new RunningHubClient({ baseUrl: fake.url, apiKey, timeoutMs: 5000 });
   const workers: Array<{ stop(): Promise<void> }> = [];
+  const apis: Array<{ close(): Promise<void> }> = [];
 
   const workerOptions = (extra: Partial<StartWorkerOptions> = {}): StartWorkerOptions => ({
     databaseUrl: t.url,
@@ -77,6 +85,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions; account
     concurrency: 6,
     crontab: false,
     pollInterval: 100,
+    providerPoll: { intervalMs: 200, everySeconds: 0.5 },
     logger: testLogger,
     ...extra,
   });
@@ -121,7 +130,14 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions; account
         `select count(*)::int as n from fila.credit_ledger where job_id = $1 and kind = 'refund'`, [jobId]);
       return r.rows[0]!.n;
     },
+    async startApi() {
+      const jwtSecret = `test-jwt-${randomUUID()}`;
+      const api = await startApiServer({ databaseUrl: t.url, port: 0, jwtSecret, webhookSecret: secret, development: true, logger: testLogger });
+      apis.push(api);
+      return { url: api.url, token: (userId: string) => signToken(jwtSecret, userId) };
+    },
     async stop() {
+      await Promise.all(apis.map((a) => a.close()));
       await Promise.all(workers.map((w) => w.stop()));
       await fake.stop();
       await receiver.stop();

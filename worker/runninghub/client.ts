@@ -4,6 +4,7 @@
 // RunningHubUnreachableError: the caller decides whether that is provider-wide trouble or, for a
 // create that may have reached the provider, a reason never to retry blindly.
 import { z } from 'zod';
+import { runningHubCodes, taskNotFinishedCodes } from './codes.ts';
 
 /** The provider answered with a non-zero `code` (HTTP 200 with an error body). */
 export class RunningHubError extends Error {
@@ -35,48 +36,7 @@ export class RunningHubUnreachableError extends Error {
   }
 }
 
-/** The documented codes (fixtures/runninghub/error-codes.json). */
-export const runningHubCodes = {
-  PARAMS_INVALID: 301,
-  WORKFLOW_NOT_EXISTS: 380,
-  TASK_INSTANCE_MAXED: 415,
-  TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET: 416,
-  TASK_QUEUE_MAXED: 421,
-  TASK_NOT_FOUNED: 423,
-  VALIDATE_PROMPT_FAILED: 433,
-  APIKEY_UNSUPPORTED_FREE_USER: 801,
-  APIKEY_UNAUTHORIZED: 802,
-  APIKEY_INVALID_NODE_INFO: 803,
-  APIKEY_TASK_IS_RUNNING: 804,
-  APIKEY_TASK_STATUS_ERROR: 805,
-  APIKEY_USER_NOT_FOUND: 806,
-  APIKEY_TASK_NOT_FOUND: 807,
-  APIKEY_UPLOAD_FAILED: 808,
-  APIKEY_FILE_SIZE_EXCEEDED: 809,
-  CORPAPIKEY_INVALID: 811,
-  CORPAPIKEY_INSUFFICIENT_FUNDS: 812,
-  APIKEY_TASK_IS_QUEUED: 813,
-  PERSONAL_QUEUE_COUNT_LIMIT: 814,
-  WEBAPP_NOT_EXISTS: 901,
-  UNKNOWN_ERROR: 500,
-} as const;
-
-/**
- * Codes about the provider or the account, never about one job: capacity (415, 421, 814) and the
- * account (416, 801, 802, 806, 811, 812). A job refused with one of these goes back to the queue.
- */
-const c = runningHubCodes;
-export const providerWideCodes: ReadonlySet<number> = new Set([
-  c.TASK_INSTANCE_MAXED, c.TASK_QUEUE_MAXED, c.PERSONAL_QUEUE_COUNT_LIMIT, // capacity
-  c.TASK_CREATE_FAILED_BY_NOT_ENOUGH_WALLET, c.APIKEY_UNSUPPORTED_FREE_USER, c.APIKEY_UNAUTHORIZED, // the account
-  c.APIKEY_USER_NOT_FOUND, c.CORPAPIKEY_INVALID, c.CORPAPIKEY_INSUFFICIENT_FUNDS,
-]);
-
-/** The task does not exist at the provider (for this API key). */
-export const taskNotFoundCodes: ReadonlySet<number> = new Set([c.TASK_NOT_FOUNED, c.APIKEY_TASK_NOT_FOUND]);
-
-/** The task has not finished yet (outputs asked too early). */
-export const taskNotFinishedCodes: ReadonlySet<number> = new Set([c.APIKEY_TASK_IS_RUNNING, c.APIKEY_TASK_IS_QUEUED]);
+export { runningHubCodes, taskNotFinishedCodes, taskNotFoundCodes } from './codes.ts';
 
 /** RunningHub's upload limit. */
 export const uploadLimitBytes = 30 * 1024 * 1024;
@@ -98,13 +58,57 @@ export type CreatedTask = z.infer<typeof createData>;
 
 export const taskStatus = z.enum(['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED']);
 export type TaskStatus = z.infer<typeof taskStatus>;
+// RunningHub's own sample calls /status unmaintained, and its documented example answers `data: ""`:
+// an empty status is "unknown", not a bad answer. Recovery asks /outputs; status is only a hint.
+const statusData = z.union([taskStatus, z.literal('').transform(() => null), z.null()]);
+
+const promptTips = z.object({
+  error: z.object({ message: z.string().nullish(), type: z.string().nullish() }).loose().nullish(),
+  node_errors: z.record(z.string(), z.object({
+    errors: z.array(z.object({ message: z.string().nullish(), details: z.string().nullish(), type: z.string().nullish() }).loose()).nullish(),
+    class_type: z.string().nullish(),
+  }).loose()).nullish(),
+}).loose();
+
+/**
+ * A create answered code 0 can still be a failed task: `taskStatus: "FAILED"`, or `promptTips`
+ * carrying `node_errors` (RunningHub's sample treats that as a node error). The node's own text,
+ * or null when the task was really accepted.
+ */
+export function createFailure(created: CreatedTask): string | null {
+  let tips: z.infer<typeof promptTips> | null = null;
+  if (created.promptTips) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(created.promptTips);
+    } catch (err) {
+      // promptTips is informational; an unreadable one says nothing about the task
+      raw = { error: { message: `unreadable promptTips: ${err instanceof Error ? err.message : String(err)}` } };
+    }
+    const parsed = promptTips.safeParse(raw);
+    tips = parsed.success ? parsed.data : null;
+  }
+  const nodeMessages = Object.entries(tips?.node_errors ?? {}).flatMap(([nodeId, n]) =>
+    (n.errors?.length ? n.errors : [{ message: 'node error', details: null }]).map((e) => {
+      const text = [e.message, e.details].filter((x) => x && x.trim()).join(': ') || 'node error';
+      return `${text} (node ${nodeId}${n.class_type ? ` ${n.class_type}` : ''})`;
+    }));
+  if (nodeMessages.length) return nodeMessages.join('; ');
+  if (created.taskStatus?.toUpperCase() === 'FAILED') {
+    return tips?.error?.message?.trim() || 'RunningHub answered the create with taskStatus FAILED';
+  }
+  return null;
+}
 
 export const outputFile = z.object({
   fileUrl: z.string().min(1),
   fileType: z.string().nullish().transform((v) => v ?? ''),
   taskCostTime: z.union([z.string(), z.number()]).nullish(),
   nodeId: z.union([z.string(), z.number()]).nullish(),
-});
+  consumeMoney: z.union([z.string(), z.number()]).nullish(),
+  consumeCoins: z.union([z.string(), z.number()]).nullish(),
+  thirdPartyConsumeMoney: z.union([z.string(), z.number()]).nullish(),
+}).loose();
 export type OutputFile = z.infer<typeof outputFile>;
 
 export const failedReason = z.object({
@@ -133,10 +137,20 @@ export type TaskResult =
   | { kind: 'failed'; code: number; msg: string; reason: FailedReason | null; message: string }
   | { kind: 'not-finished'; code: number; msg: string };
 
+/** What a task cost, from its output entries (cost reports): the first value each field has. */
+export function taskCost(files: readonly OutputFile[]): Record<string, string> {
+  const cost: Record<string, string> = {};
+  for (const key of ['taskCostTime', 'consumeMoney', 'consumeCoins', 'thirdPartyConsumeMoney'] as const) {
+    const v = files.map((f) => f[key]).find((x) => x !== null && x !== undefined && String(x) !== '');
+    if (v !== undefined && v !== null) cost[key] = String(v);
+  }
+  return cost;
+}
+
 /** The failure text a job keeps: the provider's exception message verbatim, else its code and msg. */
 export function failureMessage(code: number, msg: string, reason: FailedReason | null): string {
   const m = reason?.exception_message?.trim();
-  if (m) return m;
+  if (m) return reason?.node_name ? `${m} (${reason.node_name})` : m;
   return `${msg || 'RunningHub error'} (RunningHub ${code})`;
 }
 
@@ -154,6 +168,24 @@ export function interpretOutputs(body: unknown): TaskResult {
     return { kind: 'failed', code: env.code, msg, reason, message: failureMessage(env.code, msg, reason) };
   }
   throw new RunningHubError('outputs', env.code, msg, env.data);
+}
+
+/** The hosts RunningHub documents for its API (international and mainland China). */
+export const documentedHosts: readonly string[] = ['www.runninghub.ai', 'www.runninghub.cn'];
+
+/**
+ * Why a RUNNINGHUB_BASE_URL deserves a warning at start-up, or null. The bare domain answers with a
+ * redirect that turns a POST into a GET on some clients; a loopback host is the local fake.
+ */
+export function baseUrlWarning(baseUrl: string): string | null {
+  let host: string;
+  try {
+    host = new URL(baseUrl).hostname;
+  } catch (err) {
+    return `RUNNINGHUB_BASE_URL is not a URL (${err instanceof Error ? err.message : String(err)})`;
+  }
+  if (documentedHosts.includes(host) || host === 'localhost' || host === '::1' || host === '[::1]' || host.startsWith('127.')) return null;
+  return `RUNNINGHUB_BASE_URL host ${host} is not a documented RunningHub API host (${documentedHosts.join(', ')})`;
 }
 
 // The client ------------------------------------------------------------------------------------
@@ -198,13 +230,16 @@ export class RunningHubClient {
     return { baseUrl: this.baseUrl };
   }
 
-  async create(req: { workflowId: string; nodeInfoList: NodeInfo[]; webhookUrl: string }, signal?: AbortSignal): Promise<CreatedTask> {
+  /** `addMetadata` false keeps the workflow and prompt out of the output images (RunningHub's default is true). */
+  async create(req: { workflowId: string; nodeInfoList: NodeInfo[]; webhookUrl: string; addMetadata?: boolean }, signal?: AbortSignal): Promise<CreatedTask> {
     const data = await this.#call('create', { apiKey: this.#apiKey, ...req }, signal);
-    return createData.parse(data);
+    return this.#validated('create', () => createData.parse(data));
   }
 
-  async status(taskIdValue: string, signal?: AbortSignal): Promise<TaskStatus> {
-    return taskStatus.parse(await this.#call('status', { apiKey: this.#apiKey, taskId: taskIdValue }, signal));
+  /** A hint only (null: RunningHub did not say); /outputs is what recovery believes. */
+  async status(taskIdValue: string, signal?: AbortSignal): Promise<TaskStatus | null> {
+    const data = await this.#call('status', { apiKey: this.#apiKey, taskId: taskIdValue }, signal);
+    return this.#validated('status', () => statusData.parse(data));
   }
 
   /** The outputs of a task: success files, the failure (code 805 with failedReason), or not finished yet. */

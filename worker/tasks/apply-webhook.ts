@@ -1,7 +1,9 @@
 // apply_webhook {inbox_id}: the API stored a RunningHub webhook (token checked) and enqueued this.
-// Webhooks are unsigned and repeat: the result is confirmed with /task/openapi/outputs before it is
-// applied, and finish_job makes a repeat a no-op. A webhook that beats mark_running is applied
-// (finish_job accepts `starting`).
+// Webhooks are unsigned and repeat, and whoever holds a job's webhook URL can post any taskId to
+// it. So a result applies only to the task fila itself recorded for the job, confirmed with
+// /task/openapi/outputs for THAT task; finish_job makes a repeat a no-op. A webhook that beats
+// mark_running waits in the inbox (start_job re-applies it once the task id is recorded). A task
+// no job owns, named for a job that cannot own it, is canceled at the provider (an orphan).
 import { z } from 'zod';
 import { FilaError } from '../../db/errors.ts';
 import { isTerminalStatus, type Job } from '../../db/fila.ts';
@@ -55,12 +57,25 @@ export async function applyWebhook(deps: WorkerDeps, inboxId: number): Promise<s
     if (err instanceof FilaError && err.sqlstate === 'FL004') return done('ignored: job not found');
     throw err;
   }
+  // Which task may this webhook speak for? Decided in SQL, under the job's row lock.
+  const verdict = await deps.db.webhookTaskVerdict(job.id, taskId);
+  switch (verdict) {
+    case 'wait':
+      // processed_at stays null: reapply_pending_webhooks runs it again after mark_running, or the
+      // poller adopts the task after an uncertain create; the starting deadline bounds both
+      log.info({ job_id: job.id, task_id: taskId }, 'webhook before the job\'s task id is known: waiting in the inbox');
+      return 'waiting';
+    case 'foreign':
+      log.warn({ job_id: job.id, task_id: taskId }, 'webhook names another job\'s task: refused');
+      return done(`rejected: task ${taskId} belongs to another job`);
+    case 'orphan':
+      log.warn({ job_id: job.id, task_id: taskId, status: job.status }, 'webhook names a task no job owns: canceled at the provider');
+      return done(`orphan: task ${taskId} is not the task of this ${job.status} job; canceled at the provider`);
+    case 'own':
+      break;
+  }
   if (isTerminalStatus(job.status)) {
     return done(`duplicate: job already ${job.status}`);
-  }
-  if (job.status === 'queued') return done(`ignored: job is queued, task ${taskId} is not its task`);
-  if (job.provider_task_id !== null && job.provider_task_id !== taskId) {
-    return done(`ignored: task ${taskId} is not the job's task ${job.provider_task_id}`);
   }
 
   let result: TaskResult;
@@ -78,6 +93,6 @@ export async function applyWebhook(deps: WorkerDeps, inboxId: number): Promise<s
   if (claimed !== 'unknown' && claimed !== result.kind) {
     log.warn({ claimed, confirmed: result.kind, task_id: taskId }, 'webhook disagrees with the provider: applying what the provider confirms');
   }
-  const outcome = await applyTaskResult(deps.db, job.id, result, log);
+  const outcome = await applyTaskResult(deps.db, job.id, result, log, null);
   return done(outcome.applied ? `applied: ${outcome.job.status}` : `duplicate: ${outcome.why}`);
 }

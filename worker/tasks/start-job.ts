@@ -1,6 +1,7 @@
 // start_job {job_id}: dispatch() moved the job to `starting` and enqueued this in the same
 // transaction. Build the provider request from the job row alone, create the RunningHub task, then
 // mark_running. Never decide who runs next; never retry a create that may have reached the provider.
+// What a refusal means comes from the code table (runninghub/codes.ts), never from a list here.
 import { FilaError } from '../../db/errors.ts';
 import { isTerminalStatus, type Job } from '../../db/fila.ts';
 import { webhookUrl } from '../../common/webhook-token.ts';
@@ -9,11 +10,13 @@ import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../.
 import { InputFileError, uploadInputFile } from '../input-files.ts';
 import { NoKeyForAccountError } from '../runninghub/accounts.ts';
 import {
-  failureMessage, providerWideCodes, RunningHubError, RunningHubUnreachableError, type NodeInfo,
+  createFailure, failureMessage, RunningHubError, RunningHubUnreachableError, type CreatedTask, type NodeInfo,
 } from '../runninghub/client.ts';
+import { classifyCode, codeName, codeRow } from '../runninghub/codes.ts';
 
 export type StartOutcome =
-  | 'not-starting' | 'running' | 'finished-meanwhile' | 'orphan-canceled' | 'failed' | 'requeued' | 'left-to-deadline';
+  | 'not-starting' | 'running' | 'finished-meanwhile' | 'orphan-canceled' | 'failed' | 'requeued' | 'tool-disabled'
+  | 'left-to-deadline';
 
 
 export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOutcome> {
@@ -72,50 +75,66 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
 
   // 3. create: from here on nothing may throw, or graphile-worker would retry and create twice
   const hook = webhookUrl(deps.publicUrl, job.id, deps.webhookSecret);
-  let taskId: string;
+  let created: CreatedTask;
   try {
-    taskId = (await runninghub.create({ workflowId: request.workflowId, nodeInfoList, webhookUrl: hook })).taskId;
+    created = await runninghub.create({
+      workflowId: request.workflowId, nodeInfoList, webhookUrl: hook, addMetadata: request.addMetadata ?? false,
+    });
   } catch (err) {
     if (err instanceof RunningHubError) return refused(deps, job, err, log);
-    if (err instanceof RunningHubUnreachableError) {
-      if (!err.mayHaveReachedProvider) {
-        return requeue(deps, job, `RunningHub unreachable (${err.reason}): ${err.message}`, log);
-      }
-      // The provider may have created (and will bill) a task we cannot name. Creating again could
-      // run it twice; requeueing would too. Leave the job in `starting`: if the task exists, its
-      // webhook finishes the job (finish_job accepts starting); if not, the reaper fails and refunds
-      // it at its starting deadline.
-      log.error({ ...errorFields(err) }, 'create got no answer and may have reached RunningHub: not retrying; the webhook or the starting deadline ends this job');
-      return 'left-to-deadline';
+    if (err instanceof RunningHubUnreachableError && !uncertain(err)) {
+      // refused connection, a gateway's 5xx, a malformed answer: provider trouble, not the user's
+      return requeue(deps, job, `RunningHub unreachable (${err.reason}): ${err.message}`, log);
     }
-    log.error({ ...errorFields(err) }, 'create failed unexpectedly: not retrying; the webhook or the starting deadline ends this job');
+    // The provider may have created (and will bill) a task we cannot name. Creating again could
+    // run it twice; requeueing would too. The job keeps its slot: a webhook the provider confirms
+    // for it is adopted (worker/poller.ts), else the starting deadline fails and refunds it, and a
+    // task that turns up later is canceled as an orphan.
+    log.error({ ...errorFields(err) }, 'create got no answer and may have reached RunningHub: not retrying; the job waits for its webhook or its starting deadline');
+    try {
+      await deps.db.noteUncertainCreate(job.id, err instanceof Error ? err.message : String(err));
+    } catch (noteErr) {
+      log.error({ ...errorFields(noteErr) }, 'could not note the uncertain create: the starting deadline still ends this job');
+    }
     return 'left-to-deadline';
   }
-  log.info({ provider_task_id: taskId, workflow_id: request.workflowId }, 'RunningHub task created');
+  const taskId = created.taskId;
+  const createdFailed = createFailure(created);
+  log.info({ provider_task_id: taskId, workflow_id: request.workflowId, task_status: created.taskStatus }, 'RunningHub task created');
 
-  // 4. report back
+  // 4. report back. A create answered code 0 whose task already failed (taskStatus FAILED, node
+  // errors) fails the job now with the node's own words; mark_running then only records the task id.
+  if (createdFailed !== null) {
+    const failed = await deps.db.finishJob(job.id, 'failed', null, createdFailed);
+    log.warn({ provider_task_id: taskId, error: createdFailed, status: failed.status }, 'RunningHub refused the task at create');
+  }
   let after: Job;
   try {
     after = await markRunning(deps, job.id, taskId);
   } catch (err) {
     log.error({ ...errorFields(err), provider_task_id: taskId },
-      'mark_running failed after retries: the task runs; its webhook (finish_job accepts starting) or the reaper ends this job');
+      'mark_running failed after retries: the task runs; the starting deadline ends this job and its webhook then cancels the task');
     return 'left-to-deadline';
   }
-  if (after.status === 'running' && after.provider_task_id === taskId) return 'running';
-  if (after.status === 'canceled' || after.status === 'failed') {
-    log.warn({ status: after.status, provider_task_id: taskId }, 'job ended while its task was being created: canceling the orphaned task');
-    try {
-      await runninghub.cancel(taskId);
-      return 'orphan-canceled';
-    } catch (err) {
-      log.error({ ...errorFields(err), provider_task_id: taskId }, 'could not cancel the orphaned RunningHub task');
-      return 'orphan-canceled';
-    }
+  if (createdFailed !== null) return 'failed';
+  if (after.status === 'running' && after.provider_task_id === taskId) {
+    // webhooks that arrived before the task id was known waited in the inbox: apply them now
+    const pending = await deps.db.reapplyPendingWebhooks(job.id);
+    if (pending) log.info({ pending }, 'webhooks that beat mark_running re-applied');
+    return 'running';
   }
-  if (isTerminalStatus(after.status)) return 'finished-meanwhile'; // a fast webhook completed it
+  if (isTerminalStatus(after.status) && after.status !== 'completed') {
+    const recorded = await deps.db.recordOrphanTask(job.id, taskId, `the create answered after the job was ${after.status}`);
+    log.warn({ status: after.status, provider_task_id: taskId, recorded }, 'job ended while its task was being created: the orphaned task is canceled');
+    return 'orphan-canceled';
+  }
   log.warn({ status: after.status }, 'mark_running returned an unexpected status');
   return 'finished-meanwhile';
+}
+
+/** No answer that proves the request did not reach the provider: the task may exist. */
+function uncertain(err: RunningHubUnreachableError): boolean {
+  return err.reason === 'timeout' || err.reason === 'network';
 }
 
 async function markRunning(deps: WorkerDeps, jobId: string, taskId: string): Promise<Job> {
@@ -130,12 +149,39 @@ async function markRunning(deps: WorkerDeps, jobId: string, taskId: string): Pro
   }
 }
 
-/** The provider said no. About the job: fail it with the provider's words. Provider-wide: requeue. */
+/** The provider said no (create or upload): the code table says whose problem it is. */
 async function refused(deps: WorkerDeps, job: Job, err: RunningHubError, log: WorkerDeps['logger']): Promise<StartOutcome> {
-  if (providerWideCodes.has(err.code)) {
-    return requeue(deps, job, `RunningHub ${err.code} ${err.msg}`, log);
+  const row = codeRow(err.code);
+  const said = `RunningHub ${err.code} ${err.msg || codeName(err.code)}`;
+  switch (classifyCode(err.code)) {
+    case 'capacity':
+    case 'transient':
+    case 'task-state':
+      return requeue(deps, job, `${said}: ${row?.meaning ?? 'provider trouble'}`, log);
+    case 'account':
+      log.error({ ...errorFields(err), meaning: row?.meaning }, 'RunningHub refused the account: an operator must act');
+      return requeue(deps, job, `conta RunningHub: ${said}: ${row?.meaning ?? ''}`, log);
+    case 'unknown':
+      log.error({ ...errorFields(err), payload: err.data }, 'RunningHub answered a code fila does not know: treated as provider trouble');
+      return requeue(deps, job, `${said} (código desconhecido, tratado como falha passageira)`, log);
+    case 'tool-config': {
+      const detail = nodeErrorsOf(err.data);
+      const reason = `O RunningHub recusou o workflow desta ferramenta (${said}${detail ? `: ${detail}` : ''}): ${row?.meaning ?? ''}.`;
+      await deps.db.disableTool(job.tool, reason);
+      log.error({ ...errorFields(err), tool: job.tool, reason }, 'tool disabled for new submits: its workflow is refused by RunningHub');
+      await requeue(deps, job, `ferramenta ${job.tool} indisponível: ${said}`, log);
+      return 'tool-disabled';
+    }
+    case 'job':
+      return fail(deps, job, failureMessage(err.code, err.msg, null), log);
   }
-  return fail(deps, job, failureMessage(err.code, err.msg, null), log);
+}
+
+/** The node errors RunningHub sends with a validation refusal (433), as text. */
+function nodeErrorsOf(data: unknown): string | null {
+  const tips = (data && typeof data === 'object' ? (data as { promptTips?: unknown }).promptTips : null);
+  if (typeof tips !== 'string') return null;
+  return createFailure({ taskId: '-', promptTips: tips });
 }
 
 async function fail(deps: WorkerDeps, job: Job, message: string, log: WorkerDeps['logger']): Promise<StartOutcome> {

@@ -91,10 +91,12 @@ describe('each tool end to end', () => {
       expect((await h.timeline(job.id)).map((e) => e.to_status)).toEqual(['queued', 'starting', 'running', 'completed']);
 
       const creates = h.createsFor(job.id);
+      // addMetadata false: RunningHub would otherwise embed the workflow and prompt in the customer's images
       expect(creates).toEqual([{
         apiKey: h.apiKey,
         ...c.expected(),
         webhookUrl: webhookUrl(h.receiver.url, job.id, h.secret),
+        addMetadata: false,
       }]);
       const task = h.fake.tasks.get(done.provider_task_id!);
       expect(task?.status).toBe('SUCCESS');
@@ -136,7 +138,7 @@ describe('provider outcomes', () => {
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10 - job.credit_cost);
     const done = await h.waitStatus(job.id, ['completed', 'failed']);
     expect(done.status).toBe('failed');
-    expect(done.error).toBe(message);
+    expect(done.error).toBe(`${message} (FakeNode)`); // RunningHub's exception_message and node name
     // free at once: the same user submits again immediately
     expect(await h.t.fila.activeJob(job.user_id)).toBeNull();
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10);
@@ -146,13 +148,13 @@ describe('provider outcomes', () => {
     expect(await h.refunds(job.id)).toBe(1);
     expect(await h.t.fila.creditAudit()).toEqual([]);
     const failedEvent = (await h.timeline(job.id)).find((e) => e.to_status === 'failed');
-    expect(failedEvent?.reason).toBe(`provider: ${message}`);
+    expect(failedEvent?.reason).toBe(`provider: ${message} (FakeNode)`);
   });
 
-  it('a refusal about the job itself (433 at create) → failed with the provider\'s message and code, refunded, nothing requeued', async () => {
-    const job = await h.submit('pose_changer', { person_image_url: img('p', 'refuse:433'), pose_image_url: img('q') });
+  it('a refusal about the job itself (301 at create) → failed with the provider\'s message and code, refunded, nothing requeued', async () => {
+    const job = await h.submit('pose_changer', { person_image_url: img('p', 'refuse:301'), pose_image_url: img('q') });
     const done = await h.waitStatus(job.id, ['completed', 'failed']);
-    expect(done.error).toBe('VALIDATE_PROMPT_FAILED (RunningHub 433)');
+    expect(done.error).toBe('PARAMS_INVALID (RunningHub 301)');
     expect((await h.timeline(job.id)).map((e) => e.to_status)).toEqual(['queued', 'starting', 'failed']);
     expect(await h.refunds(job.id)).toBe(1);
   });
@@ -203,7 +205,7 @@ describe('provider outcomes', () => {
     const ta = await h.timeline(a.id);
     expect(ta.map((e) => e.to_status)).toEqual(['queued', 'starting', 'queued', 'starting', 'queued', 'starting', 'running', 'completed']);
     expect(ta.filter((e) => e.to_status === 'queued' && e.from_status === 'starting').map((e) => e.reason))
-      .toEqual(['requeued: RunningHub 421 TASK_QUEUE_MAXED (account default)', 'requeued: RunningHub 421 TASK_QUEUE_MAXED (account default)']);
+      .toEqual(Array(2).fill('requeued: RunningHub 421 TASK_QUEUE_MAXED: the account task queue is full (account default)'));
     // growing back-off: the second pause (2 × base) is longer than the first (base = 200 ms)
     const gap = (i: number) => ta[i + 1]!.at.getTime() - ta[i]!.at.getTime();
     expect(gap(2)).toBeGreaterThanOrEqual(190);

@@ -56,21 +56,22 @@ afterAll(async () => {
 const hooksFor = (taskId: string) => hooks.got.filter((h) => h.body.taskId === taskId);
 
 describe('client ↔ fake: the endpoints', () => {
-  it('create → status → outputs, with the fixture shapes, and the webhook carries eventData as a JSON string', async () => {
+  it('create → status → outputs, with the fixture shapes; status of an ended task is "" (unknown, not a bad answer); the webhook carries eventData as a JSON string', async () => {
     const task = await create(1, 'ok:1500'); // long enough to be seen unfinished on a loaded machine
     expect(task.taskId).toMatch(/^\d+$/);
     expect(task.taskStatus).toBe('QUEUED');
     expect(['QUEUED', 'RUNNING']).toContain(await client.status(task.taskId));
     expect((await client.outputs(task.taskId)).kind).toBe('not-finished');
     await until('the webhook', () => hooksFor(task.taskId).length === 1);
-    expect(await client.status(task.taskId)).toBe('SUCCESS');
+    expect(await client.status(task.taskId)).toBeNull();
+    expect(fake.tasks.get(task.taskId)?.status).toBe('SUCCESS');
     const out = await client.outputs(task.taskId);
     expect(out).toEqual({ kind: 'success', files: [expect.objectContaining({ fileType: 'png', nodeId: '9' })] });
     const hook = hooksFor(task.taskId)[0]!;
     expect(hook.path).toBe(`/v1/webhooks/runninghub/${job(1)}?token=t`);
     expect(hook.body.event).toBe('TASK_END');
     expect(JSON.parse(hook.body.eventData)).toMatchObject({ code: 0, msg: 'success', data: [{ fileType: 'png' }] });
-    expect(fake.requestsTo('create').at(-1)!.body).toEqual({
+    expect(fake.requestsTo('create').at(-1)!.body).toMatchObject({
       apiKey: 'k1', workflowId: '1904136902449209346', webhookUrl: hookUrl(1),
       nodeInfoList: [{ nodeId: '10', fieldName: 'image', fieldValue: 'https://files.example/1.png#fake=ok:1500' }],
     });
@@ -84,11 +85,12 @@ describe('client ↔ fake: the endpoints', () => {
       .rejects.toMatchObject({ code: 301, msg: 'PARAMS_INVALID' });
   });
 
-  it('cancel stops a task: no webhook, status FAILED; accountStatus counts running tasks', async () => {
+  it('cancel stops a task: no webhook, outputs 805; accountStatus counts running tasks', async () => {
     const task = await create(3, 'hang');
     expect((await client.accountStatus()).currentTaskCounts).not.toBe('0');
     await client.cancel(task.taskId);
-    expect(await client.status(task.taskId)).toBe('FAILED');
+    expect(await client.status(task.taskId)).toBeNull();
+    expect((await client.outputs(task.taskId)).kind).toBe('failed');
     expect(fake.tasks.get(task.taskId)?.canceled).toBe(true);
     expect(hooksFor(task.taskId)).toEqual([]);
   });
@@ -140,12 +142,12 @@ describe('client: unreachable', () => {
 });
 
 describe('the fake obeys #fake= directives', () => {
-  it('fail:<message> → the message percent-decoded, in the webhook and in /outputs as 805 failedReason', async () => {
+  it('fail:<message> → the message percent-decoded, in the webhook and in /outputs as 805 failedReason; the job keeps it with the node name', async () => {
     const msg = 'CUDA out of memory: 2.00 GiB & more';
     const task = await create(10, `fail:${encodeURIComponent(msg)}`);
     await until('the webhook', () => hooksFor(task.taskId).length === 1);
     const out = await client.outputs(task.taskId);
-    expect(out).toMatchObject({ kind: 'failed', code: 805, message: msg, reason: { exception_message: msg } });
+    expect(out).toMatchObject({ kind: 'failed', code: 805, message: `${msg} (FakeNode)`, reason: { exception_message: msg, node_name: 'FakeNode' } });
     expect(JSON.parse(hooksFor(task.taskId)[0]!.body.eventData)).toMatchObject({ code: 805, data: { failedReason: { exception_message: msg } } });
   });
 

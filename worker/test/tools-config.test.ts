@@ -44,9 +44,9 @@ describe('mappings', () => {
     expect(r1).toEqual({ workflowId: wf('standard/produto/perto'), nodeInfoList: [
       { nodeId: '10', fieldName: 'image', fieldValue: 'https://f.example/a.png' },
       { nodeId: '52', fieldName: 'value', fieldValue: '0.35' }, // the configured default
-    ] });
+    ], addMetadata: false });
     const r2 = buildProviderRequest({ tool: 'upscaler', input: { image_url: 'https://f.example/a.png', version: 'pro', category: 'comida', framing_mode: 'longe', editing_level: 0.8 } }, config);
-    expect(r2).toEqual({ workflowId: wf('pro/comida/longe'), nodeInfoList: [{ nodeId: '10', fieldName: 'image', fieldValue: 'https://f.example/a.png' }] });
+    expect(r2).toEqual({ workflowId: wf('pro/comida/longe'), nodeInfoList: [{ nodeId: '10', fieldName: 'image', fieldValue: 'https://f.example/a.png' }], addMetadata: false });
     const all = new Set<string>();
     for (const version of ['standard', 'pro']) for (const category of upscalerCategories(config)) for (const framing_mode of ['perto', 'longe']) {
       all.add(buildProviderRequest({ tool: 'upscaler', input: { image_url: 'https://f.example/a.png', version, category, framing_mode } }, config).workflowId);
@@ -62,6 +62,18 @@ describe('mappings', () => {
       { nodeId: '3', fieldName: 'image', fieldValue: 'https://f.example/p.png' },
       { nodeId: '8', fieldName: 'image', fieldValue: 'https://f.example/g.png', upload: 'image' },
     ]);
+  });
+
+  it('addMetadata is false unless the tool\'s workflow configuration asks for RunningHub\'s metadata, and only for that tool', () => {
+    const input = { person_image_url: 'https://f.example/p.png', garment_image_url: 'https://f.example/g.png' };
+    expect(buildProviderRequest({ tool: 'veste_ai', input }, config).addMetadata).toBe(false);
+    const cfg = raw();
+    (cfg.veste_ai as Record<string, unknown>).addMetadata = true;
+    const withMeta = parseToolsConfig(cfg);
+    expect(buildProviderRequest({ tool: 'veste_ai', input }, withMeta).addMetadata).toBe(true);
+    expect(buildProviderRequest({ tool: 'pose_changer', input: { person_image_url: 'https://f.example/p.png', pose_image_url: 'https://f.example/q.png' } }, withMeta).addMetadata).toBe(false);
+    (cfg.veste_ai as Record<string, unknown>).addMetadata = 'yes';
+    expect(() => parseToolsConfig(cfg)).toThrow(/veste_ai\.addMetadata/);
   });
 
   it('a stored input that no longer fits the tool is a ToolInputError (that job fails, nothing else)', () => {

@@ -101,17 +101,20 @@ describe('worker killed', () => {
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10);
 
     // a new worker and more reaper passes change nothing: the dead worker's start_job is still
-    // locked, and the task the provider did create finishes with a webhook that is a duplicate
+    // locked, and the task the provider did create (its job already failed and refunded) is an
+    // orphan: its webhook changes nothing but canceling it
     await h.startWorker();
     await h.reap();
     const [hook] = await h.waitFor('the late webhook to be processed', async () => {
       const { rows } = await h.t.admin.query<{ outcome: string | null }>('select outcome from fila.webhook_inbox where job_id = $1', [job.id]);
       return rows.length === 1 && rows[0]!.outcome ? rows : null;
     }, 15_000);
-    expect(hook!.outcome).toBe('duplicate: job already failed');
+    expect(hook!.outcome).toMatch(/^orphan: task \d+ is not the task of this failed job; canceled at the provider$/);
     expect(await h.refunds(job.id)).toBe(1);
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10);
     expect(await h.t.fila.creditAudit()).toEqual([]);
-    expect((await h.timeline(job.id)).map((e) => e.to_status)).toEqual(['queued', 'starting', 'failed']);
+    const timeline = await h.timeline(job.id);
+    expect(timeline.filter((e) => !e.note).map((e) => e.to_status)).toEqual(['queued', 'starting', 'failed']);
+    expect(timeline.filter((e) => e.note).map((e) => e.reason)).toEqual([expect.stringMatching(/^orphan provider task \d+ canceled at the provider: a webhook named it after the job was failed$/)]);
   });
 });
