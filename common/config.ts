@@ -84,7 +84,7 @@ export const envVars = {
     description: 'per-request timeout towards the provider',
   }),
   FILA_WORKFLOWS_FILE: v({
-    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false, default: 'common/tools/workflows.json',
+    schema: optionalString, usedBy: ['api', 'worker', 'cli'], developmentOnly: false, default: 'common/tools/workflows.json',
     description: 'workflow and node ids per tool (validated at start-up; the API takes the upscaler categories from it)',
   }),
   FILA_WORKER_CONCURRENCY: v({

@@ -71,7 +71,7 @@ graphile-worker's. Idempotent.
         return;
       }
       const log = values.verbose ? (line: string) => process.stderr.write(`${dim(line)}\n`) : undefined;
-      const applied = (await migrate(url, log)).filter((f) => /^\d{5}_/.test(f));
+      const applied = (await migrate(url, log, config.FILA_WORKFLOWS_FILE ? { workflowsFile: config.FILA_WORKFLOWS_FILE } : {})).filter((f) => /^\d{5}_/.test(f));
       out(applied.length ? `fila: applied ${applied.join(', ')}; graphile-worker's schema is up to date` : 'fila: already up to date');
     },
   },
