@@ -1,38 +1,29 @@
 // `npm run api`: one API process. Configuration comes from the environment (common/config.ts).
-import { ConfigError, developmentSecrets, loadConfig, type Config } from '../common/config.ts';
+// Its secrets are always required, whatever NODE_ENV says: a development secret is something
+// `npm start` makes for its data folder, never what a missing variable falls back to.
+import { ConfigError, loadConfig, requireVars, type Config } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { startApiServer } from './server.ts';
 
 let config: Config;
+let required: { DATABASE_URL: string; FILA_JWT_SECRET: string; FILA_WEBHOOK_SECRET: string };
 try {
   config = loadConfig();
+  required = requireVars(config, ['DATABASE_URL', 'FILA_JWT_SECRET', 'FILA_WEBHOOK_SECRET'], 'fila api');
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  createLogger({ name: 'fila-api' }).fatal(err.message);
+  process.stderr.write(`${err.message}\n`);
   process.exit(1);
 }
 const logger = createLogger({ name: 'fila-api', level: config.LOG_LEVEL });
-const { development } = config;
-
-function secret(name: 'FILA_JWT_SECRET' | 'FILA_WEBHOOK_SECRET', devDefault: string): string {
-  const value = config[name];
-  if (value) return value;
-  if (development) return devDefault;
-  logger.fatal(`${name} is not set: in production fila refuses to start without its secrets.`);
-  process.exit(1);
-}
-
-const databaseUrl = config.DATABASE_URL;
-if (!databaseUrl) {
-  logger.fatal('DATABASE_URL is not set: `npm run api` needs the PostgreSQL that `npm run migrate` prepared (`npm start` starts one for you).');
-  process.exit(1);
-}
-const jwtSecret = secret('FILA_JWT_SECRET', developmentSecrets.jwtSecret);
-const webhookSecret = secret('FILA_WEBHOOK_SECRET', developmentSecrets.webhookSecret);
+// development features (the dashboard's "try a tool" form, loopback, a local upload folder) are
+// asked for, never what an unset NODE_ENV means
+const development = config.NODE_ENV === 'development';
 
 const server = await startApiServer({
-  databaseUrl, port: config.PORT, jwtSecret, webhookSecret, development, logger,
+  databaseUrl: required.DATABASE_URL, port: config.PORT, jwtSecret: required.FILA_JWT_SECRET,
+  webhookSecret: required.FILA_WEBHOOK_SECRET, development, logger,
   host: config.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
   ...(config.FILA_WORKFLOWS_FILE ? { workflowsFile: config.FILA_WORKFLOWS_FILE } : {}),
   ...(config.FILA_PUBLIC_URL ? { publicUrl: config.FILA_PUBLIC_URL } : {}),

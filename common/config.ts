@@ -35,7 +35,7 @@ const v = <S extends z.ZodType>(spec: EnvVar<S>): EnvVar<S> => spec;
 export const envVars = {
   NODE_ENV: v({
     schema: optionalString, usedBy: all, developmentOnly: false,
-    description: '`production` turns off every development default: a missing secret stops start-up with a message naming it',
+    description: '`npm run api` / `npm run worker` are development only with `development` (the dashboard\'s "try a tool" form, loopback defaults); `npm start` and the CLI are, unless `production`. Secrets are never defaulted by it',
   }),
   DATABASE_URL: v({
     schema: optionalString, usedBy: ['api', 'worker', 'start', 'cli', 'reap', 'demo', 'chaos'], developmentOnly: false,
@@ -96,7 +96,7 @@ export const envVars = {
     description: 'per-request timeout towards the provider',
   }),
   FILA_WORKFLOWS_FILE: v({
-    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false, default: 'common/tools/workflows.json',
+    schema: optionalString, usedBy: ['api', 'worker', 'cli'], developmentOnly: false, default: 'common/tools/workflows.json',
     description: 'workflow and node ids per tool (validated at start-up; the API takes the upscaler categories from it)',
   }),
   FILA_WORKER_CONCURRENCY: v({
@@ -145,8 +145,18 @@ export const envSchema = z.object(
 export type Env = z.infer<typeof envSchema>;
 
 export interface Config extends Env {
-  /** anything but NODE_ENV=production */
+  /** anything but NODE_ENV=production: what the commands a person runs to develop (npm start, the
+   *  CLI) go by. The API and worker processes ask for NODE_ENV=development explicitly. */
   development: boolean;
+}
+
+/** A variable the process cannot start without: one line naming it. */
+export function requireVars<K extends EnvVarName>(config: Config, names: readonly K[], who: string): { [P in K]: NonNullable<Config[P]> } {
+  const missing = names.filter((n) => config[n] === undefined);
+  if (missing.length) {
+    throw new ConfigError(`${who} cannot start: ${missing.map((n) => `${n} is not set (${envVars[n].description.split(';')[0]})`).join('; ')}`);
+  }
+  return Object.fromEntries(names.map((n) => [n, config[n]])) as { [P in K]: NonNullable<Config[P]> };
 }
 
 /** A variable has a value fila cannot use: one line per variable, naming it. */
@@ -194,9 +204,6 @@ export function providerKeys(config: Pick<Env, 'RUNNINGHUB_ACCOUNTS' | 'RUNNINGH
   }
   return keys;
 }
-
-/** Development-only secrets: used only outside production, and only when the variable is unset. */
-export const developmentSecrets = { jwtSecret: 'fila-dev-jwt-secret', webhookSecret: 'fila-dev-webhook-secret' } as const;
 
 /** The API key the fake RunningHub is called with (it checks that one is present, not its value). */
 export const fakeRunningHubApiKey = 'fake-runninghub-key';

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate as runPostgresMigrations } from 'postgres-migrations';
 import { Logger, runMigrations as runWorkerMigrations } from 'graphile-worker';
+import { loadToolsConfig, tools, upscalerCategories } from '../common/tools/index.ts';
+import { toolInputJsonSchemas } from '../common/tools/json-schema.ts';
 
 export const migrationsDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'migrations');
 const bookkeeping = 'fila_migrations';
@@ -56,8 +58,20 @@ export async function pendingMigrations(url: string): Promise<PendingMigration[]
   });
 }
 
-/** Apply fila's migrations, then graphile-worker's, then the worker role's grants. Idempotent. */
-export async function migrate(url: string, log: (line: string) => void = () => undefined): Promise<string[]> {
+export interface MigrateOptions {
+  /** the tools configuration whose upscaler categories the database accepts (FILA_WORKFLOWS_FILE) */
+  workflowsFile?: string;
+}
+
+/**
+ * Apply fila's migrations, then graphile-worker's, then the worker role's grants, then the tool
+ * registry: a tool new to the database gets its fila.tools row and seed prices (a DBA's changes
+ * to existing rows are kept), and every tool's input schema is written to fila.tool_inputs.
+ * Idempotent.
+ */
+export async function migrate(url: string, log: (line: string) => void = () => undefined, opts: MigrateOptions = {}): Promise<string[]> {
+  // read first: a bad tools configuration stops the migration before anything is written
+  const inputSchemas = toolInputJsonSchemas({ upscalerCategories: upscalerCategories(loadToolsConfig(opts.workflowsFile)) });
   const applied = await withClient(url, bookkeeping, async (client) => {
     await ensureBookkeeping(client);
     const done = await runPostgresMigrations({ client }, migrationsDir, { logger: (m) => log(m) });
@@ -87,6 +101,30 @@ export async function migrate(url: string, log: (line: string) => void = () => u
         end loop;
       end;
       $$;`);
+    await client.query('begin');
+    try {
+      for (const tool of Object.values(tools)) {
+        const added = await client.query(
+          `insert into fila.tools (tool, soft_deadline, hard_deadline) values ($1, $2::interval, $3::interval)
+           on conflict (tool) do nothing`, [tool.name, tool.deadlines.soft, tool.deadlines.hard]);
+        if (added.rowCount === 1) {
+          for (const price of tool.prices) {
+            await client.query('insert into fila.tool_prices (tool, match, priority, price) values ($1, $2, $3, $4)',
+              [tool.name, JSON.stringify(price.match), price.priority, price.price]);
+          }
+          log(`tool ${tool.name} added with its seed prices and deadlines`);
+        }
+        await client.query(
+          `insert into fila.tool_inputs (tool, schema) values ($1, $2)
+           on conflict (tool) do update set schema = excluded.schema, updated_at = now()
+           where fila.tool_inputs.schema is distinct from excluded.schema`,
+          [tool.name, JSON.stringify(inputSchemas[tool.name])]);
+      }
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    }
   });
   return applied;
 }

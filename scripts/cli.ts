@@ -109,7 +109,7 @@ graphile-worker's. Idempotent.
         return;
       }
       const log = values.verbose ? (line: string) => process.stderr.write(`${dim(line)}\n`) : undefined;
-      const applied = (await migrate(url, log)).filter((f) => /^\d{5}_/.test(f));
+      const applied = (await migrate(url, log, config.FILA_WORKFLOWS_FILE ? { workflowsFile: config.FILA_WORKFLOWS_FILE } : {})).filter((f) => /^\d{5}_/.test(f));
       out(applied.length ? `fila: applied ${applied.join(', ')}; graphile-worker's schema is up to date` : 'fila: already up to date');
     },
   },
@@ -117,8 +117,8 @@ graphile-worker's. Idempotent.
     summary: 'one worker process (same as `npm run worker`)',
     usage: 'fila worker',
     help: `Runs the Graphile Worker tasks (start_job, apply_webhook, cancel_provider_task) and the
-reaper's crontab. Needs DATABASE_URL, FILA_PUBLIC_URL, FILA_WEBHOOK_SECRET and RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY
-(production). Stops on SIGINT/SIGTERM after the running tasks finish.`,
+reaper's crontab. Needs DATABASE_URL, FILA_WEBHOOK_SECRET and RUNNINGHUB_ACCOUNTS or RUNNINGHUB_API_KEY
+whatever NODE_ENV says, and FILA_PUBLIC_URL unless NODE_ENV=development. Stops on SIGINT/SIGTERM after the running tasks finish.`,
     async run() {
       await import('../worker/main.ts');
       return 'process';
@@ -128,7 +128,7 @@ reaper's crontab. Needs DATABASE_URL, FILA_PUBLIC_URL, FILA_WEBHOOK_SECRET and R
     summary: 'one API process (same as `npm run api`)',
     usage: 'fila api',
     help: `Serves the HTTP API and the operator dashboard on PORT (default 8787). Needs DATABASE_URL,
-FILA_JWT_SECRET and FILA_WEBHOOK_SECRET (production).`,
+FILA_JWT_SECRET and FILA_WEBHOOK_SECRET, whatever NODE_ENV says.`,
     async run() {
       await import('../api/main.ts');
       return 'process';
@@ -325,7 +325,7 @@ screen shows) as long as one job starts with it; when several do, they are liste
     summary: 'sign a bearer token for a user (or an operator)',
     usage: 'fila token <user-id> [--operator] [--expires 12h]',
     help: `Prints an HS256 JWT with sub = the user id, signed with FILA_JWT_SECRET (in development, the
-secret of the running \`npm start\` or the development default).
+secret of the running \`npm start\`, or the data folder's own development secret).
   --operator      add the claim fila_role: "operator" (queue, cancel any job, grant credits)
   --expires DUR   lifetime, e.g. 30m, 12h, 7d (default 12h)`,
     options: { operator: { type: 'boolean' }, expires: { type: 'string' } },

@@ -1,8 +1,10 @@
 // What the CLI, `npm start` and the demo need beyond the parsed environment (common/config.ts):
 // the one-line operator error, the running `npm start`'s state file, and defaults in development.
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { developmentSecrets, providerKeys, repoRoot, type Config } from '../common/config.ts';
+import { z } from 'zod';
+import { providerKeys, repoRoot, type Config } from '../common/config.ts';
 
 export { repoRoot };
 
@@ -16,14 +18,44 @@ export class CliError extends Error {
 
 export interface Secrets { jwtSecret: string; webhookSecret: string }
 
+const secretsFileSchema = z.object({ jwtSecret: z.string().min(32), webhookSecret: z.string().min(32) });
+
+/**
+ * The development secrets of a data folder: random, made the first time and kept in it (0600), so
+ * that each checkout (and each FILA_DATA_DIR) has its own and tokens survive a restart. Nothing in
+ * the source is a secret anyone could reuse against another system.
+ */
+export function developmentSecrets(dir: string): Secrets {
+  const file = path.join(dir, 'secrets.json');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const fresh: Secrets = { jwtSecret: randomBytes(32).toString('base64url'), webhookSecret: randomBytes(32).toString('base64url') };
+    try {
+      writeFileSync(file, `${JSON.stringify(fresh, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (err) {
+      // another process made it first: theirs is the folder's secret
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+  const parsed = secretsFileSchema.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+  if (!parsed.success) throw new CliError(`${file} is not a development secrets file (delete it to make a new one)`);
+  return parsed.data;
+}
+
+/**
+ * The secrets for `npm start` and the CLI: the variables when set; in development, the data
+ * folder's own random ones for what is unset; in production, a missing one is an error naming it.
+ */
 export function secrets(config: Config): Secrets {
-  const jwtSecret = config.FILA_JWT_SECRET ?? '';
-  const webhookSecret = config.FILA_WEBHOOK_SECRET ?? '';
+  const jwtSecret = config.FILA_JWT_SECRET;
+  const webhookSecret = config.FILA_WEBHOOK_SECRET;
+  if (jwtSecret && webhookSecret) return { jwtSecret, webhookSecret };
   if (!config.development) {
     const missing = [!jwtSecret && 'FILA_JWT_SECRET', !webhookSecret && 'FILA_WEBHOOK_SECRET'].filter(Boolean);
-    if (missing.length) throw new CliError(`production mode: ${missing.join(' and ')} must be set`);
+    throw new CliError(`production mode: ${missing.join(' and ')} must be set`);
   }
-  return { jwtSecret: jwtSecret || developmentSecrets.jwtSecret, webhookSecret: webhookSecret || developmentSecrets.webhookSecret };
+  const local = developmentSecrets(dataDir(config));
+  return { jwtSecret: jwtSecret ?? local.jwtSecret, webhookSecret: webhookSecret ?? local.webhookSecret };
 }
 
 /** Where `npm start` keeps its embedded PostgreSQL, uploads and state file. */

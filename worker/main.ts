@@ -2,7 +2,7 @@
 // (common/config.ts), logs JSON (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
 // It always talks to the RunningHub it is given: the fake provider is brought by `npm start`, the
 // demo and the tests, never by this process.
-import { developmentSecrets, loadConfig, providerKeys } from '../common/config.ts';
+import { ConfigError, loadConfig, providerKeys } from '../common/config.ts';
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { loadToolsConfig } from '../common/tools/index.ts';
@@ -17,30 +17,28 @@ export class StartupError extends Error {
 async function main(): Promise<void> {
   const config = loadConfig();
   logger = createLogger({ name: 'fila-worker', level: config.LOG_LEVEL });
-  const production = !config.development;
+  // development (a loopback callback URL) is asked for with NODE_ENV=development, never assumed
+  const development = config.NODE_ENV === 'development';
   const missing: string[] = [];
-  const { DATABASE_URL: databaseUrl } = config;
+  const { DATABASE_URL: databaseUrl, FILA_WEBHOOK_SECRET: webhookSecret } = config;
   const keys = providerKeys(config); // one key per provider account
-  if (!databaseUrl) missing.push('DATABASE_URL (the PostgreSQL to work on)');
-  let webhookSecret = config.FILA_WEBHOOK_SECRET;
   let publicUrl = config.FILA_PUBLIC_URL;
-  if (production) {
-    if (!webhookSecret) missing.push('FILA_WEBHOOK_SECRET (the key of the per-job webhook token; the API must use the same)');
-    // a loopback default would send every webhook nowhere
-    if (!publicUrl) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
-  }
+  if (!databaseUrl) missing.push('DATABASE_URL (the PostgreSQL to work on)');
+  // a secret is never defaulted, whatever NODE_ENV says
+  if (!webhookSecret) missing.push('FILA_WEBHOOK_SECRET (the key of the per-job webhook token; the API must use the same)');
+  // a loopback default would send every webhook nowhere
+  if (!publicUrl && !development) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
   // without a key there is no provider to run jobs on, in development too
   if (!keys) missing.push('RUNNINGHUB_API_KEY (the key of the one account `default`) or RUNNINGHUB_ACCOUNTS (name=key,name2=key2: one key per account); `npm start` runs a fake provider for development');
   if (missing.length) {
-    throw new StartupError(`cannot start the worker${production ? ' in production' : ''}: missing ${missing.join('; ')}`);
+    throw new StartupError(`cannot start the worker: missing ${missing.join('; ')}`);
   }
-  webhookSecret ??= developmentSecrets.webhookSecret;
   publicUrl ??= `http://127.0.0.1:${config.PORT}`;
   const tools = loadToolsConfig(config.FILA_WORKFLOWS_FILE); // a bad configuration stops start-up, naming the key
 
   const worker = await startWorker({
     databaseUrl: databaseUrl!, runninghub: { baseUrl: config.RUNNINGHUB_BASE_URL, accounts: keys!, timeoutMs: config.RUNNINGHUB_TIMEOUT_MS },
-    publicUrl, webhookSecret, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
+    publicUrl, webhookSecret: webhookSecret!, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
     providerPoll: { intervalMs: config.FILA_PROVIDER_POLL_MS ?? 3000, everySeconds: Math.max(1, (config.FILA_PROVIDER_POLL_MS ?? 3000) / 1000) },
   });
   onShutdown(async (signal) => {
@@ -55,6 +53,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  logger.fatal({ err }, err instanceof Error ? err.message : String(err));
+  // a refusal to start is one line that names what to set; anything else keeps its stack
+  if (err instanceof StartupError || err instanceof ConfigError) logger.fatal(err.message);
+  else logger.fatal({ err }, err instanceof Error ? err.message : String(err));
   process.exitCode = 1;
 });

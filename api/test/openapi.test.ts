@@ -1,10 +1,11 @@
 // The OpenAPI document is valid, generated from the same schemas, and lists every route of the
-// contract; /docs renders it with nothing fetched from elsewhere; `npm run api` refuses to start in
-// production without its secrets.
+// contract; /docs renders it with nothing fetched from elsewhere; `npm run api` refuses to start
+// without its secrets, whatever NODE_ENV says, and honours LOG_LEVEL.
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../../dev/test-support/api.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { startTestApi, waitFor, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi(); });
@@ -49,48 +50,73 @@ describe('GET /openapi.json', () => {
 });
 
 describe('npm run api', () => {
-  it('refuses to start in production without its secrets, saying which one', async () => {
-    const run = (env: Record<string, string>) => new Promise<{ code: number | null; output: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-        env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATABASE_URL: api.t.url, PORT: '0', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let output = '';
-      child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
-      child.on('error', reject);
-      child.on('exit', (code) => resolve({ code, output }));
-    });
-    const noJwt = await run({ FILA_WEBHOOK_SECRET: 'w' });
-    expect(noJwt.code).toBe(1);
-    expect(noJwt.output).toContain('FILA_JWT_SECRET is not set');
-    const noWebhook = await run({ FILA_JWT_SECRET: 'j' });
-    expect(noWebhook.code).toBe(1);
-    expect(noWebhook.output).toContain('FILA_WEBHOOK_SECRET is not set');
-  });
-
-  it('starts in development with default secrets, serves, and closes gracefully on SIGTERM', async () => {
+  const run = (env: Record<string, string>) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', DATABASE_URL: api.t.url, PORT: '0' },
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: api.t.url, PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
+    child.stdout.on('data', (d: Buffer) => { output += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { output += d.toString(); });
     const exited = new Promise<number | null>((resolve, reject) => {
       child.on('error', reject);
       child.on('exit', (code) => resolve(code));
     });
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        output += d.toString();
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(output);
-        if (m?.[1]) resolve(m[1]);
-      });
-      setTimeout(() => reject(new Error(`no listening line: ${output}`)), 20_000).unref();
-    });
+    return { child, exited, output: () => output };
+  };
+
+  it('refuses to start without a secret whatever NODE_ENV says (unset, development, staging, production), in one line naming it', async () => {
+    const envs = [undefined, 'development', 'staging', 'production'];
+    // all at once: each is a cold node process
+    const runs = envs.flatMap((NODE_ENV) => [
+      { NODE_ENV, missing: 'FILA_JWT_SECRET', p: run({ FILA_WEBHOOK_SECRET: 'w', ...(NODE_ENV ? { NODE_ENV } : {}) }) },
+      { NODE_ENV, missing: 'FILA_WEBHOOK_SECRET', p: run({ FILA_JWT_SECRET: 'j', ...(NODE_ENV ? { NODE_ENV } : {}) }) },
+    ]);
+    for (const { NODE_ENV, missing, p } of runs) {
+      expect(await p.exited, NODE_ENV).toBe(1);
+      expect(p.output().trim().split('\n'), NODE_ENV).toEqual([expect.stringContaining(`${missing} is not set`)]);
+    }
+  }, 180_000);
+
+  it('starts with its secrets, serves, and closes gracefully on SIGTERM', async () => {
+    const p = run({ NODE_ENV: 'development', FILA_JWT_SECRET: 'j', FILA_WEBHOOK_SECRET: 'w' });
+    const url = await waitFor('the listening line', () => /"url":"(http:\/\/[^"]+)"/.exec(p.output())?.[1], 90_000);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(output).toContain('fila API closed');
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toContain('fila API closed');
+  }, 120_000);
+
+  it('honours LOG_LEVEL: at warn it serves without writing one info line', async () => {
+    const port = await freePort();
+    const p = run({ NODE_ENV: 'development', FILA_JWT_SECRET: 'j', FILA_WEBHOOK_SECRET: 'w', LOG_LEVEL: 'warn', PORT: String(port) });
+    await waitFor('the API to answer /healthz', async () => {
+      // not listening yet is the one failure this wait expects
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`).catch((e: unknown) => {
+        if ((e as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED') return null;
+        throw e;
+      });
+      return res?.status === 200;
+    }, 90_000);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(p.output()).not.toMatch(/"level":30/);
+  }, 120_000);
+
+  it('refuses a LOG_LEVEL it does not know, naming the variable', async () => {
+    const p = run({ FILA_JWT_SECRET: 'j', FILA_WEBHOOK_SECRET: 'w', LOG_LEVEL: 'loud' });
+    expect(await p.exited).toBe(1);
+    expect(p.output()).toContain('LOG_LEVEL');
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}

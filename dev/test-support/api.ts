@@ -1,5 +1,6 @@
 // Shared by the API tests: a real server on loopback over a fresh database, tokens, and the
 // before/after snapshot that proves a refusal changed nothing.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,8 +11,9 @@ export { sleep, waitFor } from './wait.ts';
 import { signToken } from '../../api/auth.ts';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../api/server.ts';
 
-export const jwtSecret = 'test-jwt-secret-0123456789abcdef';
-export const webhookSecret = 'test-webhook-secret';
+// random per test run: no secret in the source is one anybody could sign with
+export const jwtSecret = randomBytes(32).toString('base64url');
+export const webhookSecret = randomBytes(32).toString('base64url');
 
 export interface TestApi {
   t: TestDatabase;

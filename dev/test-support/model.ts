@@ -12,7 +12,7 @@ export type ToolName = (typeof toolNames)[number];
 export type Status = 'queued' | 'starting' | 'running' | 'completed' | 'failed' | 'canceled';
 export type RefusalCode =
   | 'user_has_active_job' | 'insufficient_credits' | 'unknown_tool' | 'job_not_found'
-  | 'invalid_transition' | 'idempotency_key_reused';
+  | 'invalid_transition' | 'idempotency_key_reused' | 'invalid_input';
 
 export interface PriceRow { tool: ToolName; match: Record<string, string>; priority: number; price: number }
 

@@ -213,4 +213,14 @@ describe('fila CLI', () => {
     expect(api.code).not.toBe(0);
     expect(api.stderr + api.stdout).toContain('DATABASE_URL');
   });
+
+  it('api and worker refuse to start without a secret with NODE_ENV unset too, in one line naming it', async () => {
+    const base = { DATABASE_URL: t.url, FILA_DATA_DIR: noLocalSystem };
+    const api = await fila(['api'], base);
+    expect(api.code).toBe(1);
+    expect((api.stderr + api.stdout).trim().split('\n')).toEqual([expect.stringMatching(/FILA_JWT_SECRET is not set.*FILA_WEBHOOK_SECRET is not set/)]);
+    const worker = await fila(['worker'], { ...base, RUNNINGHUB_API_KEY: 'k', FILA_PUBLIC_URL: 'https://fila.example' });
+    expect(worker.code).toBe(1);
+    expect((worker.stderr + worker.stdout).trim().split('\n')).toEqual([expect.stringContaining('missing FILA_WEBHOOK_SECRET')]);
+  });
 });

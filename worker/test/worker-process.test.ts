@@ -42,13 +42,24 @@ describe('start-up', () => {
   });
 
   it('without RUNNINGHUB_API_KEY it refuses to start in development too, naming the variable, and starts no fake provider', async () => {
-    const w = spawnWorker({ NODE_ENV: 'development', DATABASE_URL: h.t.url, FILA_WORKER_CRONTAB: 'off' });
+    const w = spawnWorker({ NODE_ENV: 'development', DATABASE_URL: h.t.url, FILA_WEBHOOK_SECRET: h.secret, FILA_WORKER_CRONTAB: 'off' });
     const { code } = await w.exited;
     expect(code).toBe(1);
     expect(w.output()).toContain('missing RUNNINGHUB_API_KEY');
     expect(w.output()).not.toContain('fake RunningHub');
     expect(w.lines.some(isStarted)).toBe(false);
   });
+
+  it('without FILA_WEBHOOK_SECRET it refuses to start whatever NODE_ENV says, in one line naming it', async () => {
+    const runs = [undefined, 'development', 'staging'].map((NODE_ENV) => ({
+      NODE_ENV, w: spawnWorker({ ...env(), FILA_WEBHOOK_SECRET: undefined, ...(NODE_ENV ? { NODE_ENV } : {}) }),
+    }));
+    for (const { NODE_ENV, w } of runs) {
+      const { code } = await w.exited;
+      expect(code, NODE_ENV).toBe(1);
+      expect(w.lines, NODE_ENV).toEqual([expect.stringContaining('missing FILA_WEBHOOK_SECRET')]);
+    }
+  }, 120_000);
 
   it('a workflows file missing a key stops start-up with an error naming that key', async () => {
     const cfg = JSON.parse(readFileSync(defaultWorkflowsFile, 'utf8')) as { upscaler: { workflows: Record<string, unknown> }; veste_ai: { nodes: Record<string, unknown> } };
