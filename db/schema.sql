@@ -33,15 +33,11 @@ comment on table fila.credit_entries is 'Append-only credit ledger: debits negat
 
 create table fila.dispatch_state (
   singleton boolean default true not null,
-  last_queue_seq bigint default 0 not null,
-  paused_until timestamp with time zone,
-  pause_reason text,
-  backoff_step integer default 0 not null,
+  tickets_resolved bigint default 0 not null,
   constraint dispatch_state_pkey PRIMARY KEY (singleton),
-  constraint backoff_step_not_negative CHECK (backoff_step >= 0),
   constraint dispatch_state_is_single_row CHECK (singleton)
 );
-comment on table fila.dispatch_state is 'last_queue_seq: gapless FIFO ticket counter (taken under the dispatch lock, so ticket order is commit order). paused_until/pause_reason/backoff_step: dispatch back-off after provider-wide trouble.';
+comment on table fila.dispatch_state is 'One row, written only under the EXCLUSIVE dispatch lock (never by a submit). tickets_resolved: every ticket up to it has its job or is in ticket_gaps. Dispatch back-off is per account: fila.provider_accounts.';
 
 create table fila.job_events (
   id bigint generated always as identity not null,
@@ -50,11 +46,13 @@ create table fila.job_events (
   to_status fila.job_status not null,
   reason text not null,
   at timestamp with time zone default clock_timestamp() not null,
+  note boolean default false not null,
   constraint job_events_pkey PRIMARY KEY (id),
   constraint job_events_job_id_fkey FOREIGN KEY (job_id) REFERENCES fila.jobs(id) ON DELETE CASCADE,
-  constraint transition_changes_status CHECK (from_status IS DISTINCT FROM to_status)
+  constraint transition_changes_status_or_is_note CHECK (note AND from_status = to_status OR NOT note AND from_status IS DISTINCT FROM to_status)
 );
 comment on table fila.job_events is 'Every transition of every job (from, to, reason, at); the first row of a job has from_status null.';
+comment on column fila.job_events.note is 'true: not a transition but a fact about the job (from_status = to_status = its status then), e.g. an orphaned provider task canceled.';
 
 create table fila.jobs (
   id uuid default gen_random_uuid() not null,
@@ -77,8 +75,14 @@ create table fila.jobs (
   soft_deadline_at timestamp with time zone,
   deadline_at timestamp with time zone,
   finished_at timestamp with time zone,
+  account text,
+  create_uncertain_at timestamp with time zone,
+  last_polled_at timestamp with time zone,
+  provider_cost jsonb,
+  recovered_by text,
   constraint jobs_pkey PRIMARY KEY (id),
   constraint queue_seq_is_unique UNIQUE (queue_seq),
+  constraint jobs_account_fkey FOREIGN KEY (account) REFERENCES fila.provider_accounts(account) ON UPDATE CASCADE,
   constraint jobs_tool_fkey FOREIGN KEY (tool) REFERENCES fila.tools(tool) ON UPDATE CASCADE,
   constraint completed_has_outputs CHECK (status <> 'completed'::fila.job_status OR outputs IS NOT NULL),
   constraint credit_cost_not_negative CHECK (credit_cost >= 0),
@@ -86,12 +90,61 @@ create table fila.jobs (
   constraint finished_at_iff_terminal CHECK ((status = ANY (ARRAY['completed'::fila.job_status, 'failed'::fila.job_status, 'canceled'::fila.job_status])) = (finished_at IS NOT NULL)),
   constraint input_is_object CHECK (jsonb_typeof(input) = 'object'::text),
   constraint presence_has_last_seen CHECK (NOT presence OR last_seen_at IS NOT NULL),
+  constraint provider_cost_is_object CHECK (provider_cost IS NULL OR jsonb_typeof(provider_cost) = 'object'::text),
+  constraint queued_has_no_account CHECK (status <> 'queued'::fila.job_status OR account IS NULL),
+  constraint recovered_by_poll_or_reaper CHECK (recovered_by IS NULL OR (recovered_by = ANY (ARRAY['poll'::text, 'reaper'::text]))),
   constraint running_has_provider_task CHECK (status <> 'running'::fila.job_status OR provider_task_id IS NOT NULL),
+  constraint slot_holder_has_account CHECK ((status <> ALL (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])) OR account IS NOT NULL),
   constraint slot_holder_has_deadline CHECK ((status <> ALL (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])) OR started_at IS NOT NULL AND deadline_at IS NOT NULL)
 );
 comment on table fila.jobs is 'One row per job; it holds everything needed to start it (tool, validated input, price), so every start goes through the same path. Private: read through the views and functions.';
-comment on column fila.jobs.queue_seq is 'FIFO ticket: gapless, assigned under the dispatch lock at submit, kept on requeue (the job keeps its place).';
+comment on column fila.jobs.queue_seq is 'FIFO ticket from fila.queue_tickets, drawn under the SHARED dispatch lock at submit, kept on requeue (the job keeps its place). Not gapless: see fila.ticket_gaps.';
 comment on column fila.jobs.deadline_at is 'Hard deadline of the current slot-holding state: starting_timeout after dispatch, the tool''s hard_deadline after mark_running.';
+comment on column fila.jobs.account is 'The provider account dispatch started the job on: null while queued (a requeue clears it), kept once it ends. Jobs that ended before accounts existed have null.';
+comment on column fila.jobs.create_uncertain_at is 'The create request got no answer (timeout, connection cut after sending): the task may exist. The job keeps its slot until the provider answers for it or the starting deadline passes.';
+comment on column fila.jobs.last_polled_at is 'Last time the worker asked the provider about this running job because its webhook was late.';
+comment on column fila.jobs.provider_cost is 'What RunningHub reported the task cost: taskCostTime (seconds), consumeMoney, consumeCoins, thirdPartyConsumeMoney (as text, as the provider sent them).';
+comment on column fila.jobs.recovered_by is 'The result came from asking the provider (poll: the webhook was late; reaper: past the soft deadline) instead of from a webhook.';
+
+create table fila.orphan_tasks (
+  provider_task_id text not null,
+  job_id uuid not null,
+  reason text not null,
+  recorded_at timestamp with time zone default now() not null,
+  constraint orphan_tasks_pkey PRIMARY KEY (provider_task_id),
+  constraint orphan_tasks_job_id_fkey FOREIGN KEY (job_id) REFERENCES fila.jobs(id) ON DELETE CASCADE
+);
+comment on table fila.orphan_tasks is 'Provider tasks fila learned of and does not need (a late create answer for a finished job, a webhook naming a task no job owns): each is canceled at the provider (cancel_provider_task) and noted on its job''s timeline.';
+
+create table fila.provider_account_status (
+  account text not null,
+  current_task_counts integer not null,
+  remain_coins text,
+  remain_money text,
+  api_type text,
+  checked_at timestamp with time zone default now() not null,
+  constraint provider_account_status_pkey PRIMARY KEY (account),
+  constraint current_task_counts_not_negative CHECK (current_task_counts >= 0)
+);
+comment on table fila.provider_account_status is 'The last /uc/openapi/accountStatus answer per provider account (currentTaskCounts, balance), written by the worker.';
+
+create table fila.provider_accounts (
+  account text not null,
+  max_slots integer not null,
+  enabled boolean default true not null,
+  paused_until timestamp with time zone,
+  pause_reason text,
+  backoff_step integer default 0 not null,
+  pauses bigint default 0 not null,
+  refusals bigint default 0 not null,
+  constraint provider_accounts_pkey PRIMARY KEY (account),
+  constraint account_backoff_step_not_negative CHECK (backoff_step >= 0),
+  constraint account_is_name CHECK (account ~ '^[a-z0-9][a-z0-9_.-]{0,62}$'::text),
+  constraint account_max_slots_positive CHECK (max_slots > 0),
+  constraint account_pauses_not_negative CHECK (pauses >= 0),
+  constraint account_refusals_not_negative CHECK (refusals >= 0)
+);
+comment on table fila.provider_accounts is 'RunningHub accounts. max_slots: slots (starting+running) this account may hold; fila.settings.max_slots caps all of them together. enabled = false: nothing new starts on it, its jobs finish. paused_until/pause_reason/backoff_step: this account''s back-off after provider-wide trouble (requeue_job), ended by the next mark_running on it. pauses, refusals: how often it was paused, how many jobs it sent back to the queue (counters for /metrics). Change it with fila.set_provider_account; the worker''s RUNNINGHUB_ACCOUNTS must hold a key for every enabled account.';
 
 create table fila.settings (
   singleton boolean default true not null,
@@ -109,6 +162,12 @@ create table fila.settings (
   constraint starting_timeout_positive CHECK (starting_timeout > '00:00:00'::interval)
 );
 comment on table fila.settings is 'One row. max_slots: provider slots (starting+running); starting_timeout: hard deadline of a job in starting; presence_timeout: how long a queued job with presence may go unseen before it counts as abandoned; backoff_*: dispatch pause after provider-wide trouble (doubles per consecutive requeue).';
+
+create table fila.ticket_gaps (
+  queue_seq bigint not null,
+  constraint ticket_gaps_pkey PRIMARY KEY (queue_seq)
+);
+comment on table fila.ticket_gaps is 'Tickets drawn by a submit that rolled back (no job has them), found by the holder of the EXCLUSIVE dispatch lock up to dispatch_state.tickets_resolved. queue_position subtracts them.';
 
 create table fila.tool_inputs (
   tool text not null,
@@ -137,12 +196,18 @@ create table fila.tools (
   enabled boolean default true not null,
   soft_deadline interval not null,
   hard_deadline interval not null,
+  typical_duration interval default '00:01:00'::interval not null,
+  disabled_reason text,
+  disabled_at timestamp with time zone,
   constraint tools_pkey PRIMARY KEY (tool),
   constraint hard_deadline_after_soft CHECK (hard_deadline >= soft_deadline),
   constraint soft_deadline_positive CHECK (soft_deadline > '00:00:00'::interval),
-  constraint tool_is_identifier CHECK (tool ~ '^[a-z][a-z0-9_]*$'::text)
+  constraint tool_is_identifier CHECK (tool ~ '^[a-z][a-z0-9_]*$'::text),
+  constraint typical_duration_positive CHECK (typical_duration > '00:00:00'::interval)
 );
 comment on table fila.tools is 'The tools users may submit. soft_deadline: a running job this old is checked with the provider by the reaper; hard_deadline: it is failed and refunded.';
+comment on column fila.tools.typical_duration is 'How long a task of this tool usually runs at the provider: a running job whose webhook has not come by then is asked about every few seconds.';
+comment on column fila.tools.disabled_reason is 'Why the tool refuses new submits (shown to users in the FL003 message and to operators): set by disable_tool, e.g. when RunningHub refuses its workflow.';
 
 create table fila.webhook_inbox (
   id bigint generated always as identity not null,
@@ -162,15 +227,22 @@ CREATE INDEX credit_entries_by_user ON fila.credit_entries USING btree (user_id,
 CREATE UNIQUE INDEX credit_entries_grant_key ON fila.credit_entries USING btree (user_id, idempotency_key) WHERE ((kind = 'grant'::text) AND (idempotency_key IS NOT NULL));
 CREATE INDEX credit_entries_recent_refunds ON fila.credit_entries USING btree (created_at) WHERE (kind = 'refund'::text);
 CREATE INDEX job_events_by_job ON fila.job_events USING btree (job_id, id);
+CREATE INDEX job_events_by_time ON fila.job_events USING btree (at);
+CREATE INDEX jobs_by_provider_task ON fila.jobs USING btree (provider_task_id) WHERE (provider_task_id IS NOT NULL);
+CREATE INDEX jobs_completed_by_tool ON fila.jobs USING btree (tool, finished_at DESC) WHERE (status = 'completed'::fila.job_status);
 CREATE INDEX jobs_dequeued_seq ON fila.jobs USING btree (queue_seq) WHERE (status <> 'queued'::fila.job_status);
 CREATE INDEX jobs_finished_recent ON fila.jobs USING btree (finished_at DESC) WHERE (finished_at IS NOT NULL);
 CREATE INDEX jobs_holding_slot ON fila.jobs USING btree (deadline_at) WHERE (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
+CREATE INDEX jobs_holding_slot_by_account ON fila.jobs USING btree (account) WHERE (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
 CREATE UNIQUE INDEX jobs_idempotency_key_per_user ON fila.jobs USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX jobs_one_active_per_user ON fila.jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]));
 CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE ((status = 'queued'::fila.job_status) AND presence);
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
+CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
 CREATE INDEX jobs_user_recent ON fila.jobs USING btree (user_id, created_at DESC);
 CREATE INDEX webhook_inbox_by_job ON fila.webhook_inbox USING btree (job_id);
+CREATE INDEX webhook_inbox_by_task ON fila.webhook_inbox USING btree (((payload ->> 'taskId'::text)));
+CREATE INDEX webhook_inbox_pending ON fila.webhook_inbox USING btree (job_id) WHERE (processed_at IS NULL);
 
 -- Views
 
@@ -184,10 +256,11 @@ create view fila.active_jobs as
     j.running_at,
     j.soft_deadline_at,
     j.deadline_at,
-    j.provider_task_id
+    j.provider_task_id,
+    j.account
    FROM fila.jobs j
   WHERE j.status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]);
-comment on view fila.active_jobs is 'Jobs in queued, starting or running: at most one per user. deadline_at is the hard deadline of a slot holder.';
+comment on view fila.active_jobs is 'Jobs in queued, starting or running: at most one per user. deadline_at is the hard deadline of a slot holder; account the provider account it holds a slot on.';
 
 create view fila.credit_audit as
  SELECT COALESCE(b.user_id, l.user_id) AS user_id,
@@ -221,10 +294,55 @@ create view fila.job_timeline as
     e.reason,
     e.id AS event_id,
     j.user_id,
-    j.tool
+    j.tool,
+    e.note
    FROM fila.job_events e
      JOIN fila.jobs j ON j.id = e.job_id;
-comment on view fila.job_timeline is 'Every transition of every job, in order of event_id: from_status null is the submit.';
+comment on view fila.job_timeline is 'Every transition of every job, in order of event_id: from_status null is the submit; note = true rows are facts, not transitions (e.g. an orphaned provider task canceled).';
+
+create view fila.provider_account_check as
+ SELECT s.account,
+    s.current_task_counts AS provider_running,
+    o.fila_occupied,
+    a.max_slots,
+    s.current_task_counts <> o.fila_occupied AS disagrees,
+    s.remain_coins,
+    s.remain_money,
+    s.checked_at
+   FROM fila.provider_account_status s
+     LEFT JOIN fila.provider_accounts a ON a.account = s.account
+     CROSS JOIN LATERAL ( SELECT count(*)::integer AS fila_occupied
+           FROM fila.jobs j
+          WHERE j.account = s.account AND (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]))) o;
+comment on view fila.provider_account_check is 'Per account: RunningHub''s running count against the slots fila holds; disagrees = true is worth a look (a leaked task, or max_slots above the account''s tier). A moment of difference while a task ends is normal.';
+
+create view fila.provider_account_overview as
+ SELECT a.account,
+    a.max_slots AS slots_total,
+    (( SELECT count(*) AS count
+           FROM fila.jobs j
+          WHERE j.account = a.account AND (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]))))::integer AS slots_used,
+    a.enabled,
+        CASE
+            WHEN a.paused_until > clock_timestamp() THEN a.paused_until
+            ELSE NULL::timestamp with time zone
+        END AS paused_until,
+    a.pause_reason,
+    a.backoff_step,
+    a.pauses,
+    a.refusals
+   FROM fila.provider_accounts a;
+comment on view fila.provider_account_overview is 'Per provider account: its slots and their use, whether it is enabled, paused (until when, why, back-off step), and how often it was paused and refused jobs (requeues). Read it ordered by account.';
+
+create view fila.provider_recovery as
+ SELECT count(*) FILTER (WHERE j.recovered_by = 'poll'::text)::integer AS recovered_by_poll,
+    count(*) FILTER (WHERE j.recovered_by = 'reaper'::text)::integer AS recovered_by_reaper,
+    COALESCE(sum(GREATEST(0::numeric, EXTRACT(epoch FROM j.finished_at - j.running_at) - ((j.provider_cost ->> 'taskCostTime'::text)::numeric))) FILTER (WHERE j.recovered_by IS NOT NULL AND (j.provider_cost ->> 'taskCostTime'::text) ~ '^\d+(\.\d+)?$'::text), 0::numeric)::double precision AS lost_slot_seconds,
+    (( SELECT count(*) AS count
+           FROM fila.orphan_tasks))::integer AS orphan_tasks
+   FROM fila.jobs j
+  WHERE j.recovered_by IS NOT NULL;
+comment on view fila.provider_recovery is 'Results recovered by asking the provider (webhook late or lost), the slot seconds held meanwhile (estimated from the task''s taskCostTime), and orphaned provider tasks canceled.';
 
 create view fila.queue as
  SELECT j.id AS job_id,
@@ -239,7 +357,7 @@ create view fila.queue as
 comment on view fila.queue is 'The global FIFO, head first (position 1). For one job''s place at any depth use fila.queue_position(job_id).';
 
 create view fila.queue_overview as
- SELECT s.max_slots AS slots_total,
+ SELECT fila._slots_total() AS slots_total,
     (( SELECT count(*) AS count
            FROM fila.jobs j
           WHERE j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])))::integer AS slots_used,
@@ -253,15 +371,20 @@ create view fila.queue_overview as
           WHERE j.status = 'queued'::fila.job_status
           ORDER BY j.queue_seq
          LIMIT 1) AS oldest_queued_at,
-        CASE
-            WHEN d.paused_until > clock_timestamp() THEN d.paused_until
-            ELSE NULL::timestamp with time zone
-        END AS dispatch_paused_until,
-    d.pause_reason,
-    d.backoff_step
-   FROM fila.settings s,
-    fila.dispatch_state d;
-comment on view fila.queue_overview is 'One row: provider slots total and used, queue depth, the oldest waiting job, and whether dispatch is paused after provider-wide trouble (and why).';
+    ( SELECT min(a.paused_until) AS min
+           FROM fila.provider_accounts a
+          WHERE a.enabled
+         HAVING bool_and(COALESCE(a.paused_until > clock_timestamp(), false))) AS dispatch_paused_until,
+    w.pause_reason,
+    COALESCE(w.backoff_step, 0) AS backoff_step
+   FROM fila.settings s
+     LEFT JOIN LATERAL ( SELECT a.pause_reason,
+            a.backoff_step
+           FROM fila.provider_accounts a
+          WHERE a.enabled
+          ORDER BY a.backoff_step DESC, a.account
+         LIMIT 1) w ON true;
+comment on view fila.queue_overview is 'One row: usable slots (the least of settings.max_slots and the enabled accounts'' slots) and slots used, queue depth, the oldest waiting job, and whether dispatch is paused because every enabled account is (and the reason of the account in the longest back-off). Per account: provider_account_overview.';
 
 create view fila.recent_jobs as
  SELECT j.id AS job_id,
@@ -279,7 +402,8 @@ create view fila.recent_jobs as
     j.started_at,
     j.running_at,
     j.finished_at,
-    EXTRACT(epoch FROM j.finished_at - j.started_at)::double precision AS slot_seconds
+    EXTRACT(epoch FROM j.finished_at - j.started_at)::double precision AS slot_seconds,
+    j.account
    FROM fila.jobs j;
 comment on view fila.recent_jobs is 'Every job with its outcome (status, real error, outputs) and the seconds it held a slot; read it ordered by queue_seq desc (indexed) with a limit.';
 
@@ -298,11 +422,21 @@ create view fila.stale_jobs as
             WHEN j.status = 'queued'::fila.job_status THEN 'abandoned'::text
             WHEN j.deadline_at < now() THEN 'hard'::text
             ELSE 'soft'::text
-        END AS past
+        END AS past,
+    j.account
    FROM fila.jobs j
   WHERE (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])) AND (j.deadline_at < now() OR j.soft_deadline_at < now()) OR j.status = 'queued'::fila.job_status AND j.presence AND j.last_seen_at < (now() - (( SELECT s.presence_timeout
            FROM fila.settings s)));
 comment on view fila.stale_jobs is 'Jobs the reaper is about to look at: slot holders past their soft deadline (checked with the provider) or hard deadline (failed), and queued jobs whose page is gone (abandoned).';
+
+create view fila.tool_availability as
+ SELECT t.tool,
+    t.enabled,
+    t.disabled_reason,
+    t.disabled_at,
+    t.typical_duration
+   FROM fila.tools t;
+comment on view fila.tool_availability is 'Each tool: whether it takes submits and, when not, why and since when.';
 
 create view fila.tool_stats as
  SELECT t.tool,
@@ -322,6 +456,21 @@ create view fila.tool_stats as
 comment on view fila.tool_stats is 'Per tool over the last 24 hours: outcomes, slot time of completed jobs (avg, p50, p95) and the average wait before a slot.';
 
 -- Functions
+
+CREATE OR REPLACE FUNCTION fila._account_with_free_slot()
+ RETURNS text
+ LANGUAGE sql
+AS $function$
+  select a.account
+  from fila.provider_accounts a
+  cross join lateral (select count(*) as used from fila.jobs j
+                      where j.account = a.account and j.status in ('starting', 'running')) u
+  where a.enabled
+    and (a.paused_until is null or a.paused_until <= clock_timestamp())
+    and a.max_slots > u.used
+  order by a.max_slots - u.used desc, a.account
+  limit 1;
+$function$;
 
 CREATE OR REPLACE FUNCTION fila._check_tool_input()
  RETURNS trigger
@@ -345,39 +494,138 @@ end;
 $function$;
 comment on function fila._check_tool_input() is 'Before a job is inserted (by submit_job or anything else): its input must fit its tool''s schema in fila.tool_inputs, or FL008 invalid_input. Raised inside submit_job''s transaction, so the debit before it is undone.';
 
+CREATE OR REPLACE FUNCTION fila._dispatch_could_start()
+ RETURNS boolean
+ LANGUAGE sql
+AS $function$
+  select (select count(*) from fila.jobs j where j.status in ('starting', 'running')) < fila._slots_total()
+     and fila._account_with_free_slot() is not null;
+$function$;
+
 CREATE OR REPLACE FUNCTION fila._dispatch_locked()
  RETURNS SETOF fila.jobs
  LANGUAGE plpgsql
 AS $function$
 declare
   v_settings fila.settings;
-  v_state fila.dispatch_state;
   v_free integer;
+  v_account text;
   v_job fila.jobs;
 begin
-  select * into v_state from fila.dispatch_state;
-  if v_state.paused_until is not null and v_state.paused_until > clock_timestamp() then
-    return; -- provider-wide trouble: the scheduled wake-up dispatches
-  end if;
   select * into v_settings from fila.settings;
   select v_settings.max_slots - count(*) into v_free
   from fila.jobs j where j.status in ('starting', 'running');
-  if v_free <= 0 then
-    return;
-  end if;
-  for v_job in
-    select * from fila.jobs j where j.status = 'queued' order by j.queue_seq limit v_free for update
-  loop
+  while v_free > 0 loop
+    v_account := fila._account_with_free_slot();
+    exit when v_account is null; -- every account full, paused or disabled: their wake-ups dispatch
+    -- a disabled tool's jobs keep their places and wait for enable_tool; the rest of the queue moves
+    select * into v_job from fila.jobs j
+    where j.status = 'queued'
+      and not exists (select 1 from fila.tools t where t.tool = j.tool and not t.enabled)
+    order by j.queue_seq limit 1 for update;
+    exit when not found;
     update fila.jobs j
-    set status = 'starting', started_at = now(), attempts = j.attempts + 1,
+    set status = 'starting', account = v_account, started_at = now(), attempts = j.attempts + 1,
         deadline_at = now() + v_settings.starting_timeout, soft_deadline_at = null
     where j.id = v_job.id
     returning * into v_job;
-    perform fila._record(v_job.id, 'queued', 'starting', 'dispatched');
+    perform fila._record(v_job.id, 'queued', 'starting', 'dispatched to account ' || v_account);
     -- the outbox: the worker's start_job commits or vanishes with this transaction
     perform graphile_worker.add_job('start_job', json_build_object('job_id', v_job.id), max_attempts := 5);
+    v_free := v_free - 1;
     return next v_job;
   end loop;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._eta(p bigint, b fila.eta_basis)
+ RETURNS integer
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case
+    when p is null or b.n is null or b.n = 0 then null
+    when p > b.n0 then ceil(b.t + ((p - b.n0 - 1) / b.n) * b.d + b.offs[((p - b.n0 - 1) % b.n)::integer + 1])::integer
+    else fila._eta_early(p, b.r, b.d)
+  end;
+$function$;
+comment on function fila._eta(bigint,fila.eta_basis) is 'Seconds until the job at queue place p starts: the p-th slot opening (fila._eta_basis).';
+
+CREATE OR REPLACE FUNCTION fila._eta_basis()
+ RETURNS fila.eta_basis
+ LANGUAGE plpgsql
+ STABLE
+ SET jit TO 'off'
+AS $function$
+declare
+  v_b fila.eta_basis;
+  v_slots integer;
+  v_pause float8;
+  v_holders float8[];
+begin
+  select coalesce(extract(epoch from avg(x.finished_at - x.started_at)), 60) into v_b.d
+  from (select f.finished_at, f.started_at from fila.jobs f
+        where f.finished_at is not null and f.status = 'completed' and f.started_at is not null
+        order by f.finished_at desc limit 50) x;
+  v_b.d := greatest(v_b.d, 0.1);
+  v_slots := fila._slots_total();
+  -- dispatch waits only while every enabled account is paused: until the first of them resumes
+  select greatest(coalesce(extract(epoch from min(a.paused_until) - clock_timestamp()), 0), 0) into v_pause
+  from fila.provider_accounts a where a.enabled
+  having bool_and(coalesce(a.paused_until > clock_timestamp(), false));
+  v_pause := coalesce(v_pause, 0);
+  -- a holder's remaining time: its tool's recent average minus its time so far; past the average,
+  -- a tenth of it (it is late: soon, but not now)
+  select coalesce(array_agg(greatest(td.avg_s - extract(epoch from clock_timestamp() - h.started_at), td.avg_s / 10)), '{}')
+  into v_holders
+  from fila.jobs h
+  cross join lateral (
+    select coalesce((select extract(epoch from avg(c.finished_at - c.started_at))
+                     from (select c1.finished_at, c1.started_at from fila.jobs c1
+                           where c1.tool = h.tool and c1.status = 'completed' and c1.finished_at is not null
+                             and c1.started_at is not null
+                           order by c1.finished_at desc limit 20) c), v_b.d) as avg_s
+  ) td
+  where h.status in ('starting', 'running');
+  -- free slots open now (or when the pause ends); with more holders than slots (max_slots was
+  -- lowered), only the last max_slots to end matter
+  select array_agg(x.v order by x.v) into v_b.r
+  from (select v from (select unnest(v_holders) as v
+                       union all
+                       select v_pause from pg_catalog.generate_series(1, greatest(v_slots - coalesce(array_length(v_holders, 1), 0), 0))) a
+        order by v desc limit v_slots) x;
+  v_b.n := array_length(v_b.r, 1);
+  v_b.t := v_b.r[v_b.n];
+  select coalesce(sum(ceil((v_b.t - x.v) / v_b.d)), 0)::bigint,
+         array_agg(ceil((v_b.t - x.v) / v_b.d) * v_b.d - (v_b.t - x.v) order by ceil((v_b.t - x.v) / v_b.d) * v_b.d - (v_b.t - x.v))
+  into v_b.n0, v_b.offs
+  from unnest(v_b.r) x(v);
+  return v_b;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._eta_early(p bigint, r double precision[], d double precision)
+ RETURNS integer
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+declare
+  v_n integer := array_length(r, 1);
+  v_t float8;
+  v_n0 bigint;
+  v_offs float8[];
+  v_k bigint;
+begin
+  loop
+    v_t := r[v_n];
+    select coalesce(sum(ceil((v_t - x.v) / d)), 0) into v_n0 from unnest(r[1:v_n - 1]) x(v);
+    exit when p > v_n0 or v_n = 1;
+    v_n := v_n - 1;
+  end loop;
+  select array_agg(ceil((v_t - x.v) / d) * d - (v_t - x.v) order by ceil((v_t - x.v) / d) * d - (v_t - x.v))
+  into v_offs from unnest(r[1:v_n]) x(v);
+  v_k := (p - v_n0 - 1) / v_n;
+  return ceil(v_t + v_k * d + v_offs[((p - v_n0 - 1) % v_n)::integer + 1])::integer;
 end;
 $function$;
 
@@ -401,13 +649,19 @@ CREATE OR REPLACE FUNCTION fila._lock_dispatch()
  LANGUAGE plpgsql
 AS $function$
 begin
-  -- A later statement must see what committed while we waited: that needs READ COMMITTED
-  -- (under REPEATABLE READ the snapshot predates the lock and slots would be over-counted).
-  if current_setting('transaction_isolation') <> 'read committed' then
-    raise exception 'fila state changes must run in READ COMMITTED, not %', current_setting('transaction_isolation')
-      using errcode = '25001';
-  end if;
-  perform pg_catalog.pg_advisory_xact_lock(1179208769, 0); -- 'FILA' dispatch lock
+  perform fila._require_read_committed();
+  perform pg_catalog.pg_advisory_xact_lock(1179208769, 0); -- 'FILA' dispatch lock, EXCLUSIVE
+  perform fila._resolve_tickets();
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._lock_dispatch_shared()
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform fila._require_read_committed();
+  perform pg_catalog.pg_advisory_xact_lock_shared(1179208769, 0);
 end;
 $function$;
 
@@ -416,6 +670,41 @@ CREATE OR REPLACE FUNCTION fila._lock_user(p_user_id uuid)
  LANGUAGE sql
 AS $function$
   select pg_catalog.pg_advisory_xact_lock(1179208770, pg_catalog.hashtext(p_user_id::text));
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._note(p_job fila.jobs, p_reason text)
+ RETURNS void
+ LANGUAGE sql
+AS $function$
+  insert into fila.job_events (job_id, from_status, to_status, reason, note)
+  values (p_job.id, p_job.status, p_job.status, p_reason, true);
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._pause_account(p_account text, p_reason text)
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_account fila.provider_accounts;
+  v_settings fila.settings;
+  v_delay interval;
+begin
+  update fila.provider_accounts a set refusals = a.refusals + 1
+  where a.account = p_account
+  returning * into v_account;
+  if not found or (v_account.paused_until is not null and v_account.paused_until > clock_timestamp()) then
+    return;
+  end if;
+  select * into v_settings from fila.settings;
+  v_delay := least(v_settings.backoff_base * power(2, least(v_account.backoff_step, 20)), v_settings.backoff_max);
+  update fila.provider_accounts a
+  set paused_until = clock_timestamp() + v_delay, pause_reason = p_reason,
+      backoff_step = a.backoff_step + 1, pauses = a.pauses + 1
+  where a.account = p_account
+  returning * into v_account;
+  perform graphile_worker.add_job('dispatch', '{}'::json, run_at := v_account.paused_until,
+    job_key := 'fila_dispatch_wakeup:' || p_account, job_key_mode := 'replace');
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._price(p_tool text, p_input jsonb)
@@ -468,6 +757,64 @@ begin
     where b.user_id = p_job.user_id;
   end if;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._require_read_committed()
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if current_setting('transaction_isolation') <> 'read committed' then
+    raise exception 'fila state changes must run in READ COMMITTED, not %', current_setting('transaction_isolation')
+      using errcode = '25001';
+  end if;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._resolve_tickets()
+ RETURNS void
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_from bigint;
+  v_to bigint;
+  v_present bigint;
+begin
+  select d.tickets_resolved into v_from from fila.dispatch_state d;
+  select case when t.is_called then t.last_value else t.last_value - 1 end into v_to from fila.queue_tickets t;
+  if v_to <= v_from then
+    return;
+  end if;
+  select count(*) into v_present from fila.jobs j where j.queue_seq > v_from and j.queue_seq <= v_to;
+  if v_present < v_to - v_from then
+    insert into fila.ticket_gaps (queue_seq)
+    select g from pg_catalog.generate_series(v_from + 1, v_to) g
+    where not exists (select 1 from fila.jobs j where j.queue_seq = g)
+    on conflict do nothing;
+  end if;
+  update fila.dispatch_state d set tickets_resolved = v_to;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._slots_total()
+ RETURNS integer
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  select least(s.max_slots,
+               coalesce((select sum(a.max_slots) from fila.provider_accounts a where a.enabled), 0))::integer
+  from fila.settings s;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._task_claimed_elsewhere(p_job_id uuid, p_task_id text)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select exists (select 1 from fila.jobs j where j.provider_task_id = p_task_id and j.id <> p_job_id)
+      or exists (select 1 from fila.webhook_inbox w where w.payload ->> 'taskId' = p_task_id and w.job_id <> p_job_id);
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._tool_input_problem(p_schema jsonb, p_value jsonb, p_path text)
@@ -541,17 +888,120 @@ CREATE OR REPLACE FUNCTION fila.active_job(user_id uuid)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select * from fila.jobs j
   where j.user_id = active_job.user_id and j.status in ('queued', 'starting', 'running');
 $function$;
 comment on function fila.active_job(uuid) is 'The user''s job in queued, starting or running, or null.';
 
+CREATE OR REPLACE FUNCTION fila.activity_history(hours integer DEFAULT 3, bucket_seconds integer DEFAULT 60, as_of timestamp with time zone DEFAULT now())
+ RETURNS TABLE(bucket_start timestamp with time zone, queue_depth integer, slots_used integer, starts integer, wait_p50_seconds double precision, wait_p95_seconds double precision, completed integer, failed integer, canceled integer, refunds integer, refunded_credits integer)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  -- From the event log. Queue depth and slots in use are levels: today's level (the jobs table, in
+  -- the same snapshot as the events) minus what the events after each bucket's end changed, so only
+  -- the window's events are read however long the log is. The rest are counts per bucket. Each
+  -- source is grouped by bucket once (no per-bucket scans), so a 3-hour view is one pass.
+  with params as (
+    select make_interval(secs => greatest(activity_history.bucket_seconds, 10)) as width,
+           activity_history.as_of as upto,
+           activity_history.as_of - make_interval(hours => least(greatest(activity_history.hours, 1), 48)) as since
+  ), bounds as (
+    select p.width, date_bin(p.width, p.since, timestamptz 'epoch') as first_bucket,
+           date_bin(p.width, p.upto, timestamptz 'epoch') as last_bucket
+    from params p
+  ), buckets as (
+    select b as bucket_start from bounds x, generate_series(x.first_bucket, x.last_bucket, x.width) as b
+  ), per_bucket as (
+    -- events after the last bucket (as_of in the past) land in a later bucket: they still count
+    -- when the levels are walked back from today's
+    select date_bin(x.width, e.at, timestamptz 'epoch') as bucket_start,
+           sum(case when e.to_status = 'queued' then 1 else 0 end
+               - case when e.from_status = 'queued' then 1 else 0 end) as queue_delta,
+           sum(case when e.to_status in ('starting', 'running') then 1 else 0 end
+               - case when e.from_status in ('starting', 'running') then 1 else 0 end) as slot_delta,
+           count(*) filter (where e.to_status = 'completed') as completed,
+           count(*) filter (where e.to_status = 'failed') as failed,
+           count(*) filter (where e.to_status = 'canceled') as canceled
+    from fila.job_events e, bounds x
+    where e.at >= x.first_bucket
+    group by 1
+  ), waits as (
+    select date_bin(x.width, e.at, timestamptz 'epoch') as bucket_start,
+           count(*) as starts,
+           percentile_cont(0.5) within group (order by extract(epoch from (e.at - j.created_at))) as p50,
+           percentile_cont(0.95) within group (order by extract(epoch from (e.at - j.created_at))) as p95
+    from fila.job_events e join fila.jobs j on j.id = e.job_id, bounds x
+    where e.at >= x.first_bucket and e.from_status = 'queued' and e.to_status = 'starting'
+    group by 1
+  ), refund_buckets as (
+    select date_bin(x.width, r.created_at, timestamptz 'epoch') as bucket_start,
+           count(*) as refunds, sum(r.amount) as credits
+    from fila.credit_entries r, bounds x
+    where r.kind = 'refund' and r.created_at >= x.first_bucket
+    group by 1
+  ), now_level as (
+    select (count(*) filter (where j.status = 'queued')) as queued,
+           (count(*) filter (where j.status in ('starting', 'running'))) as holding
+    from fila.jobs j where j.status in ('queued', 'starting', 'running')
+  ), walked as (
+    -- every bucket that has events, in time order, with what changed after its end
+    select pb.*,
+           coalesce(sum(pb.queue_delta) over later, 0) as queue_after,
+           coalesce(sum(pb.slot_delta) over later, 0) as slots_after
+    from per_bucket pb
+    window later as (order by pb.bucket_start rows between 1 following and unbounded following)
+  )
+  select b.bucket_start,
+         (l.queued - coalesce(w.queue_after,
+            (select coalesce(sum(pb.queue_delta), 0) from per_bucket pb where pb.bucket_start > b.bucket_start)))::integer,
+         (l.holding - coalesce(w.slots_after,
+            (select coalesce(sum(pb.slot_delta), 0) from per_bucket pb where pb.bucket_start > b.bucket_start)))::integer,
+         coalesce(ws.starts, 0)::integer, ws.p50::float8, ws.p95::float8,
+         coalesce(w.completed, 0)::integer, coalesce(w.failed, 0)::integer, coalesce(w.canceled, 0)::integer,
+         coalesce(rb.refunds, 0)::integer, coalesce(rb.credits, 0)::integer
+  from buckets b
+  cross join now_level l
+  left join walked w on w.bucket_start = b.bucket_start
+  left join waits ws on ws.bucket_start = b.bucket_start
+  left join refund_buckets rb on rb.bucket_start = b.bucket_start
+  order by b.bucket_start;
+$function$;
+comment on function fila.activity_history(integer,integer,timestamp with time zone) is 'The last hours (1–48) in buckets (≥ 10 s), oldest first, from job_events and the credit ledger: queue depth and slots in use at each bucket''s end, starts and the wait before them (p50/p95 seconds from submit), jobs finished by outcome, refunds (count, credits). The bucket holding as_of is partial.';
+
+CREATE OR REPLACE FUNCTION fila.adopt_provider_task(job_id uuid, provider_task_id text)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  perform fila._lock_dispatch();
+  v_job := fila._job_for_update(adopt_provider_task.job_id);
+  if v_job.status <> 'starting' or v_job.provider_task_id is not null or v_job.create_uncertain_at is null then
+    return v_job;
+  end if;
+  if fila._task_claimed_elsewhere(v_job.id, adopt_provider_task.provider_task_id) then
+    return v_job; -- another job's task: never this job's result
+  end if;
+  v_job := fila.mark_running(v_job.id, adopt_provider_task.provider_task_id);
+  perform fila.reapply_pending_webhooks(v_job.id);
+  return v_job;
+end;
+$function$;
+comment on function fila.adopt_provider_task(uuid,text) is 'After an uncertain create: the provider confirmed a task that this job''s own webhook named and that no other job owns; it becomes the job''s task (mark_running) and the waiting webhooks are applied. Anything else: the job unchanged.';
+
 CREATE OR REPLACE FUNCTION fila.cancel_job(job_id uuid, user_id uuid)
  RETURNS fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -583,6 +1033,24 @@ end;
 $function$;
 comment on function fila.cancel_job(uuid,uuid) is 'queued|starting|running -> canceled, refunded once; a provider task is canceled by the worker. user_id null = an operator. Another user''s job: FL004. Completed or failed: FL005. Already canceled: unchanged.';
 
+CREATE OR REPLACE FUNCTION fila.claim_overdue_polls(max_jobs integer, poll_every interval DEFAULT '00:00:03'::interval)
+ RETURNS SETOF fila.jobs
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  update fila.jobs j set last_polled_at = now()
+  where j.id in (
+    select r.id from fila.jobs r join fila.tools t on t.tool = r.tool
+    where r.status = 'running' and r.running_at + t.typical_duration < now()
+      and (r.last_polled_at is null or r.last_polled_at < now() - claim_overdue_polls.poll_every)
+    order by r.last_polled_at nulls first, r.running_at
+    limit greatest(claim_overdue_polls.max_jobs, 0)
+    for update of r skip locked)
+  returning j.*;
+$function$;
+comment on function fila.claim_overdue_polls(integer,interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every: at most max_jobs, marked as asked now, for the worker to ask the provider (/outputs). Bounds the request rate to the provider whatever the number of workers.';
+
 CREATE OR REPLACE FUNCTION fila.credit_balance(user_id uuid)
  RETURNS integer
  LANGUAGE sql
@@ -593,24 +1061,75 @@ AS $function$
 $function$;
 comment on function fila.credit_balance(uuid) is 'The user''s balance in credits (0 for an unknown user).';
 
+CREATE OR REPLACE FUNCTION fila.disable_tool(tool text, reason text)
+ RETURNS fila.tools
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_tool fila.tools;
+begin
+  if coalesce(disable_tool.reason, '') = '' then
+    raise exception 'disable_tool needs a reason' using errcode = '22023';
+  end if;
+  update fila.tools t
+  set enabled = false, disabled_reason = disable_tool.reason, disabled_at = now()
+  where t.tool = disable_tool.tool and (t.enabled or t.disabled_reason is distinct from disable_tool.reason)
+  returning * into v_tool;
+  if not found then
+    select * into v_tool from fila.tools t where t.tool = disable_tool.tool;
+    if not found then
+      perform fila._raise('FL003', format('Ferramenta desconhecida: %s.', disable_tool.tool));
+    end if;
+  end if;
+  return v_tool;
+end;
+$function$;
+comment on function fila.disable_tool(text,text) is 'The tool refuses new submits (FL003 with the reason: "ferramenta indisponível") and dispatch leaves its queued jobs waiting at their places, e.g. after RunningHub refused its workflow. enable_tool undoes it.';
+
 CREATE OR REPLACE FUNCTION fila.dispatch()
  RETURNS SETOF fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 begin
   perform fila._lock_dispatch();
   return query select * from fila._dispatch_locked();
 end;
 $function$;
-comment on function fila.dispatch() is 'Fill free slots (settings.max_slots minus starting+running) with the oldest queued jobs; each moves to starting and gets a start_job worker job in the same transaction. Does nothing while dispatch is paused after provider-wide trouble.';
+comment on function fila.dispatch() is 'Fill free slots with the oldest queued jobs: while the global cap (settings.max_slots minus starting+running) allows, the head of the queue moves to starting on the enabled, unpaused account with the most free slots (ties by name) and gets a start_job worker job in the same transaction. Nothing starts while every account is full, paused or disabled.';
+
+CREATE OR REPLACE FUNCTION fila.enable_tool(tool text)
+ RETURNS fila.tools
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_tool fila.tools;
+begin
+  perform fila._lock_dispatch();
+  update fila.tools t set enabled = true, disabled_reason = null, disabled_at = null
+  where t.tool = enable_tool.tool
+  returning * into v_tool;
+  if not found then
+    perform fila._raise('FL003', format('Ferramenta desconhecida: %s.', enable_tool.tool));
+  end if;
+  perform fila._dispatch_locked(); -- its waiting jobs may take free slots now
+  return v_tool;
+end;
+$function$;
+comment on function fila.enable_tool(text) is 'An operator fixed the tool''s workflow: it takes submits again and its queued jobs are dispatched in FIFO order.';
 
 CREATE OR REPLACE FUNCTION fila.finish_job(job_id uuid, status fila.job_status, outputs jsonb DEFAULT NULL::jsonb, error text DEFAULT NULL::text)
  RETURNS fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -693,6 +1212,7 @@ CREATE OR REPLACE FUNCTION fila.job(job_id uuid, user_id uuid DEFAULT NULL::uuid
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -717,39 +1237,81 @@ AS $function$
 $function$;
 comment on function fila.job_created_by_this_transaction(uuid) is 'True when the calling transaction inserted the job: tells a submit from an idempotent replay (201 from 200). Volatile, so it sees a row submit_job inserted earlier in the same statement. Compares transaction ids, not timestamps: two transactions can share a now().';
 
-CREATE OR REPLACE FUNCTION fila.job_json(j fila.jobs)
+CREATE OR REPLACE FUNCTION fila.job_detail(job_id uuid)
  RETURNS jsonb
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
 AS $function$
+  select jsonb_build_object(
+    'job', fila.job_json(j),
+    'timeline', coalesce((select jsonb_agg(jsonb_build_object(
+        'event_id', e.id, 'at', e.at, 'from_status', e.from_status, 'to_status', e.to_status, 'reason', e.reason)
+        order by e.id) from fila.job_events e where e.job_id = j.id), '[]'::jsonb),
+    'ledger', coalesce((select jsonb_agg(jsonb_build_object(
+        'id', c.id, 'kind', c.kind, 'amount', c.amount, 'reason', c.reason, 'created_at', c.created_at)
+        order by c.id) from fila.credit_entries c where c.job_id = j.id), '[]'::jsonb),
+    'webhooks', coalesce((select jsonb_agg(jsonb_build_object(
+        'id', w.id, 'provider', w.provider, 'payload', w.payload, 'received_at', w.received_at,
+        'processed_at', w.processed_at, 'outcome', w.outcome)
+        order by w.id) from fila.webhook_inbox w where w.job_id = j.id), '[]'::jsonb))
+  from fila.job(job_detail.job_id) j;
+$function$;
+comment on function fila.job_detail(uuid) is 'Everything about one job for an operator: its JSON, its timeline (job_events), its ledger lines and the webhooks received for it (raw payloads). FL004 when it does not exist.';
+
+CREATE OR REPLACE FUNCTION fila.job_json(j fila.jobs)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
   -- the job as the HTTP API shows it: the row's columns plus position and eta while queued
   with pos as (
     select case when j.status = 'queued' then fila.queue_position(j.id) end as position
-  ), pace as (
-    select coalesce(extract(epoch from avg(r.finished_at - r.started_at)), 60) as avg_seconds
-    from (select f.finished_at, f.started_at from fila.jobs f
-          -- `finished_at is not null` lets the planner walk jobs_finished_recent instead of the table
-          where f.finished_at is not null and f.status = 'completed' and f.started_at is not null
-          order by f.finished_at desc limit 50) r
   )
   select jsonb_build_object(
     'id', j.id, 'user_id', j.user_id, 'tool', j.tool, 'status', j.status, 'input', j.input,
     'credit_cost', j.credit_cost, 'provider_task_id', j.provider_task_id, 'outputs', j.outputs,
     'error', j.error, 'presence', j.presence, 'created_at', j.created_at, 'started_at', j.started_at,
     'running_at', j.running_at, 'finished_at', j.finished_at, 'deadline_at', j.deadline_at,
+    'account', j.account,
     'position', pos.position,
-    'eta', case when pos.position is not null then
-             ceil(pos.position * pace.avg_seconds / (select s.max_slots from fila.settings s))::integer end)
-  from pos, pace;
+    'eta', case when pos.position is not null then fila._eta(pos.position, fila._eta_basis()) end)
+  from pos;
 $function$;
-comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns, plus position and eta (seconds: position x recent average duration / slots) while queued.';
+comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns (with the provider account it started on), plus position and eta while queued (seconds until it starts: the remaining time of the slot holders, per tool, and of the jobs ahead; fila._eta_basis).';
+
+CREATE OR REPLACE FUNCTION fila.jobs_by_prefix(id_prefix text, max_rows integer DEFAULT 10)
+ RETURNS SETOF fila.jobs
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_hex text := lower(replace(coalesce(jobs_by_prefix.id_prefix, ''), '-', ''));
+  v_low uuid;
+  v_high uuid;
+begin
+  if v_hex !~ '^[0-9a-f]{1,32}$' then
+    raise exception 'a job id prefix is 1 to 32 hexadecimal digits (dashes allowed), not "%"', jobs_by_prefix.id_prefix
+      using errcode = '22023';
+  end if;
+  -- the prefix as a range of the primary key: an index probe, whatever the table's size
+  v_low := rpad(v_hex, 32, '0')::uuid;
+  v_high := rpad(v_hex, 32, 'f')::uuid;
+  return query select * from fila.jobs j where j.id between v_low and v_high
+    order by j.id limit greatest(jobs_by_prefix.max_rows, 1);
+end;
+$function$;
+comment on function fila.jobs_by_prefix(text,integer) is 'Jobs whose id starts with these hex digits (dashes ignored), by id, at most max_rows: one row = the prefix is unique.';
 
 CREATE OR REPLACE FUNCTION fila.mark_running(job_id uuid, provider_task_id text)
  RETURNS fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -777,13 +1339,18 @@ begin
   where j.id = v_job.id
   returning * into v_job;
   perform fila._record(v_job.id, 'starting', 'running', 'provider task ' || mark_running.provider_task_id);
-  -- the provider accepted a task: whatever trouble paused dispatch is over
-  update fila.dispatch_state s set backoff_step = 0, pause_reason = null
-  where s.backoff_step > 0 or s.pause_reason is not null;
+  -- the account just accepted a task: whatever trouble paused it is over, and its free slots are
+  -- the queue's again now rather than at the end of the back-off
+  update fila.provider_accounts a set paused_until = null, pause_reason = null, backoff_step = 0
+  where a.account = v_job.account
+    and (a.backoff_step > 0 or a.pause_reason is not null or a.paused_until is not null);
+  if found then
+    perform fila._dispatch_locked();
+  end if;
   return v_job;
 end;
 $function$;
-comment on function fila.mark_running(uuid,text) is 'starting -> running with the provider task id; sets the tool''s soft and hard deadlines. A job no longer starting keeps its status (the worker then cancels an orphaned provider task); a terminal job without a task id records this one, so a job finished by a webhook that beat mark_running still names its task.';
+comment on function fila.mark_running(uuid,text) is 'starting -> running with the provider task id; sets the tool''s soft and hard deadlines; ends the back-off of the job''s account (and dispatches onto it). A job no longer starting keeps its status (the worker then cancels an orphaned provider task); a terminal job without a task id records this one, so a job finished by a webhook that beat mark_running still names its task.';
 
 CREATE OR REPLACE FUNCTION fila.mark_webhook_processed(inbox_id bigint, outcome text)
  RETURNS void
@@ -796,32 +1363,76 @@ AS $function$
 $function$;
 comment on function fila.mark_webhook_processed(bigint,text) is 'Record what apply_webhook did with a stored webhook.';
 
+CREATE OR REPLACE FUNCTION fila.note_uncertain_create(job_id uuid, reason text)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  v_job := fila._job_for_update(note_uncertain_create.job_id);
+  if v_job.status <> 'starting' or v_job.provider_task_id is not null or v_job.create_uncertain_at is not null then
+    return v_job;
+  end if;
+  update fila.jobs j set create_uncertain_at = now() where j.id = v_job.id returning * into v_job;
+  perform fila._note(v_job, 'create uncertain (the task may exist at the provider): '
+    || coalesce(note_uncertain_create.reason, 'no answer'));
+  return v_job;
+end;
+$function$;
+comment on function fila.note_uncertain_create(uuid,text) is 'The create request of a starting job got no answer: the task may exist and bill. The job keeps its slot (never created twice); a webhook the provider confirms (adopt_provider_task) or the starting deadline ends it.';
+
+CREATE OR REPLACE FUNCTION fila.queue_head(n integer)
+ RETURNS SETOF fila.queue
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  select h.id, h.user_id, h.tool, (row_number() over (order by h.queue_seq))::integer, h.created_at, h.presence, h.last_seen_at
+  from (select j.* from fila.jobs j where j.status = 'queued' order by j.queue_seq limit queue_head.n) h
+  order by h.queue_seq;
+$function$;
+comment on function fila.queue_head(integer) is 'The first n queued jobs with their places (fila.queue''s columns), reading only them.';
+
 CREATE OR REPLACE FUNCTION fila.queue_position(job_id uuid)
  RETURNS integer
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
-  -- Tickets are gapless and leave the queue almost always from the head, so a job's place is its
-  -- distance from the head minus the few that left out of order in between (cancels, jobs
-  -- dispatched past a requeued head): two index probes and a short range scan at any depth.
+  -- Jobs queued ahead of me, without walking them. Up to tickets_resolved every ticket is a job
+  -- or a recorded gap, so between the head and me: tickets - jobs that left (out of order: few) -
+  -- gaps (few). Past tickets_resolved (submits since the last status change) count directly.
   with me as (
-    select j.queue_seq from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
-  ), head as (
-    select min(j.queue_seq) as seq from fila.jobs j where j.status = 'queued'
+    select j.queue_seq as s from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
+  ), b as (
+    select me.s,
+           (select min(j.queue_seq) from fila.jobs j where j.status = 'queued') as h,
+           least((select d.tickets_resolved from fila.dispatch_state d), me.s - 1) as upto
+    from me
   )
-  select (me.queue_seq - head.seq + 1
-          - (select count(*) from fila.jobs g
-             where g.status <> 'queued' and g.queue_seq > head.seq and g.queue_seq < me.queue_seq))::integer
-  from me, head;
+  select (1
+    + case when b.upto >= b.h then
+        (b.upto - b.h + 1)
+        - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > b.h and g.queue_seq <= b.upto)
+        - (select count(*) from fila.ticket_gaps x where x.queue_seq > b.h and x.queue_seq <= b.upto)
+      else 0 end
+    + (select count(*) from fila.jobs q
+       where q.status = 'queued' and q.queue_seq > greatest(b.upto, b.h - 1) and q.queue_seq < b.s))::integer
+  from b;
 $function$;
-comment on function fila.queue_position(uuid) is '1-based place of a queued job in the global FIFO; null when it is not queued.';
+comment on function fila.queue_position(uuid) is '1-based place of a queued job in the global FIFO; null when it is not queued. Exact whatever the tickets'' gaps; index probes and short range counts at any depth.';
 
 CREATE OR REPLACE FUNCTION fila.reap_stale_jobs(as_of timestamp with time zone DEFAULT now())
  RETURNS SETOF fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -877,11 +1488,36 @@ end;
 $function$;
 comment on function fila.reap_stale_jobs(timestamp with time zone) is 'Fail (and refund) starting/running jobs past their hard deadline as of as_of, saying which deadline passed; cancel (and refund) queued jobs with presence unseen for presence_timeout; dispatch. Returns the jobs it ended. The worker''s reaper first asks the provider about jobs past their soft deadline.';
 
+CREATE OR REPLACE FUNCTION fila.reapply_pending_webhooks(job_id uuid)
+ RETURNS integer
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_n integer := 0;
+  v_id bigint;
+begin
+  for v_id in
+    select w.id from fila.webhook_inbox w
+    where w.job_id = reapply_pending_webhooks.job_id and w.processed_at is null
+    order by w.id
+  loop
+    perform graphile_worker.add_job('apply_webhook', json_build_object('inbox_id', v_id), max_attempts := 10,
+      job_key := 'fila_apply_webhook_' || v_id, job_key_mode := 'replace');
+    v_n := v_n + 1;
+  end loop;
+  return v_n;
+end;
+$function$;
+comment on function fila.reapply_pending_webhooks(uuid) is 'Enqueue apply_webhook again for every webhook of the job still waiting in the inbox (one that arrived before the job''s task id was known). The worker calls it after mark_running; returns how many.';
+
 CREATE OR REPLACE FUNCTION fila.receive_webhook(job_id uuid, provider text, payload jsonb)
  RETURNS bigint
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_id bigint;
@@ -898,58 +1534,143 @@ end;
 $function$;
 comment on function fila.receive_webhook(uuid,text,jsonb) is 'Store a raw provider webhook in the inbox and enqueue apply_webhook, in one transaction; returns the inbox id.';
 
-CREATE OR REPLACE FUNCTION fila.requeue_job(job_id uuid, reason text)
- RETURNS fila.jobs
+CREATE OR REPLACE FUNCTION fila.record_account_status(account text, current_task_counts integer, remain_coins text, remain_money text, api_type text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  insert into fila.provider_account_status as s (account, current_task_counts, remain_coins, remain_money, api_type, checked_at)
+  values (record_account_status.account, record_account_status.current_task_counts, record_account_status.remain_coins,
+          record_account_status.remain_money, record_account_status.api_type, now())
+  on conflict on constraint provider_account_status_pkey do update
+  set current_task_counts = excluded.current_task_counts, remain_coins = excluded.remain_coins,
+      remain_money = excluded.remain_money, api_type = excluded.api_type, checked_at = excluded.checked_at;
+$function$;
+comment on function fila.record_account_status(text,integer,text,text,text) is 'The worker records what RunningHub says an account is running and holds.';
+
+CREATE OR REPLACE FUNCTION fila.record_orphan_task(job_id uuid, provider_task_id text, reason text)
+ RETURNS boolean
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
 AS $function$
 declare
   v_job fila.jobs;
-  v_settings fila.settings;
-  v_state fila.dispatch_state;
-  v_delay interval;
+begin
+  if coalesce(record_orphan_task.provider_task_id, '') = '' or coalesce(record_orphan_task.reason, '') = '' then
+    raise exception 'record_orphan_task needs a task id and a reason' using errcode = '22023';
+  end if;
+  v_job := fila._job_for_update(record_orphan_task.job_id);
+  insert into fila.orphan_tasks (provider_task_id, job_id, reason)
+  values (record_orphan_task.provider_task_id, v_job.id, record_orphan_task.reason)
+  on conflict on constraint orphan_tasks_pkey do nothing;
+  if not found then
+    return false;
+  end if;
+  perform fila._note(v_job, format('orphan provider task %s canceled at the provider: %s',
+    record_orphan_task.provider_task_id, record_orphan_task.reason));
+  perform graphile_worker.add_job('cancel_provider_task',
+    json_build_object('job_id', v_job.id, 'provider_task_id', record_orphan_task.provider_task_id), max_attempts := 5);
+  return true;
+end;
+$function$;
+comment on function fila.record_orphan_task(uuid,text,text) is 'A provider task fila learned of for this job and does not need: noted on the job''s timeline and canceled at the provider (cancel_provider_task enqueued in the same transaction). Once per task id: returns false when it was already recorded.';
+
+CREATE OR REPLACE FUNCTION fila.record_provider_result(job_id uuid, cost jsonb, recovered_by text DEFAULT NULL::text)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  update fila.jobs j
+  set provider_cost = coalesce(record_provider_result.cost, j.provider_cost),
+      recovered_by = coalesce(j.recovered_by, record_provider_result.recovered_by)
+  where j.id = record_provider_result.job_id;
+$function$;
+comment on function fila.record_provider_result(uuid,jsonb,text) is 'What the provider reported about a finished task: its cost fields, and whether the result was recovered by asking (poll, reaper) instead of from a webhook.';
+
+CREATE OR REPLACE FUNCTION fila.requeue_job(job_id uuid, reason text)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_job fila.jobs;
+  v_account text;
 begin
   perform fila._lock_dispatch();
   v_job := fila._job_for_update(requeue_job.job_id);
   if v_job.status <> 'starting' then
     return v_job;
   end if;
+  v_account := v_job.account;
   update fila.jobs j
-  set status = 'queued', started_at = null, deadline_at = null, provider_task_id = null
+  set status = 'queued', account = null, started_at = null, deadline_at = null, provider_task_id = null
   where j.id = v_job.id
   returning * into v_job;
-  perform fila._record(v_job.id, 'starting', 'queued', 'requeued: ' || coalesce(requeue_job.reason, 'provider trouble'));
-
-  select * into v_settings from fila.settings;
-  select * into v_state from fila.dispatch_state for update;
-  -- grow the back-off once per pause, not once per job requeued during the same pause
-  if v_state.paused_until is null or v_state.paused_until <= clock_timestamp() then
-    v_delay := least(v_settings.backoff_base * power(2, least(v_state.backoff_step, 20)), v_settings.backoff_max);
-    update fila.dispatch_state s
-    set paused_until = clock_timestamp() + v_delay, pause_reason = requeue_job.reason,
-        backoff_step = s.backoff_step + 1
-    returning * into v_state;
-    perform graphile_worker.add_job('dispatch', '{}'::json, run_at := v_state.paused_until,
-      job_key := 'fila_dispatch_wakeup', job_key_mode := 'replace');
-  end if;
+  perform fila._record(v_job.id, 'starting', 'queued',
+    format('requeued: %s (account %s)', coalesce(requeue_job.reason, 'provider trouble'), v_account));
+  perform fila._pause_account(v_account, coalesce(requeue_job.reason, 'provider trouble'));
+  -- the other accounts keep going: the job, back at the head, may start on one of them at once
+  perform fila._dispatch_locked();
+  select * into v_job from fila.jobs j where j.id = v_job.id;
   return v_job;
 end;
 $function$;
-comment on function fila.requeue_job(uuid,text) is 'Provider-wide trouble (capacity 421/415, account 802/812, unreachable): starting -> queued at its original FIFO place; pauses dispatch with a doubling back-off (settings.backoff_base..backoff_max, visible in queue_overview) and schedules the wake-up. Moves no credit. A job not starting is returned unchanged.';
+comment on function fila.requeue_job(uuid,text) is 'Provider-wide trouble on the job''s account (capacity 421/415, account 802/812, unreachable): starting -> queued at its original FIFO place; pauses that account with its own doubling back-off (settings.backoff_base..backoff_max, visible in provider_account_overview) and schedules its wake-up; the other accounts keep dispatching, so the job may start again on one of them at once (the row returned is the job as this call leaves it). Moves no credit. A job not starting is returned unchanged.';
+
+CREATE OR REPLACE FUNCTION fila.set_provider_account(account text, max_slots integer, enabled boolean DEFAULT true)
+ RETURNS fila.provider_accounts
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_account fila.provider_accounts;
+begin
+  if set_provider_account.account is null or set_provider_account.account !~ '^[a-z0-9][a-z0-9_.-]{0,62}$' then
+    raise exception 'an account name is 1 to 63 characters of a-z, 0-9, "_", "." and "-", starting with a letter or digit, not %',
+      coalesce(quote_literal(set_provider_account.account), 'null')
+      using errcode = '22023';
+  end if;
+  if set_provider_account.max_slots is null or set_provider_account.max_slots < 1 then
+    raise exception 'an account needs at least one slot, not %', coalesce(set_provider_account.max_slots::text, 'null')
+      using errcode = '22023', hint = 'To stop using an account, disable it (enabled = false): its jobs finish, nothing new starts on it.';
+  end if;
+  if set_provider_account.enabled is null then
+    raise exception 'enabled must be true or false' using errcode = '22023';
+  end if;
+  perform fila._lock_dispatch();
+  insert into fila.provider_accounts as a (account, max_slots, enabled)
+  values (set_provider_account.account, set_provider_account.max_slots, set_provider_account.enabled)
+  on conflict on constraint provider_accounts_pkey do update
+    set max_slots = excluded.max_slots, enabled = excluded.enabled
+  returning * into v_account;
+  -- more room (a new account, more slots, enabled again) is taken by the queue at once; less room
+  -- preempts nothing: the jobs an account holds finish where they are
+  perform fila._dispatch_locked();
+  return v_account;
+end;
+$function$;
+comment on function fila.set_provider_account(text,integer,boolean) is 'Insert or change a provider account: its slots and whether new jobs may start on it. Disabling one or lowering its slots below its use preempts nothing (its jobs finish); more room dispatches at once. Returns the account. A bad name or slot count: 22023.';
 
 CREATE OR REPLACE FUNCTION fila.submit_job(user_id uuid, tool text, input jsonb, idempotency_key text DEFAULT NULL::text, presence boolean DEFAULT false)
  RETURNS fila.jobs
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
   v_tool fila.tools;
   v_price integer;
   v_balance integer;
-  v_seq bigint;
+  v_dispatcher boolean := false;
 begin
   if submit_job.user_id is null then
     raise exception 'user_id is required' using errcode = '22004';
@@ -972,8 +1693,12 @@ begin
   end if;
 
   select * into v_tool from fila.tools t where t.tool = submit_job.tool;
-  if not found or not v_tool.enabled then
-    perform fila._raise('FL003', format('Ferramenta desconhecida ou desativada: %s.', submit_job.tool));
+  if not found then
+    perform fila._raise('FL003', format('Ferramenta desconhecida: %s.', submit_job.tool));
+  end if;
+  if not v_tool.enabled then
+    perform fila._raise('FL003', format('Ferramenta indisponível: %s. %s', submit_job.tool,
+      coalesce(v_tool.disabled_reason, 'Desativada por um operador.')));
   end if;
 
   if exists (select 1 from fila.jobs j
@@ -985,6 +1710,23 @@ begin
   if v_price is null then
     perform fila._raise('FL003', format('Ferramenta sem preço configurado: %s.', submit_job.tool));
   end if;
+
+  -- Shared with other submits and held to commit when every slot is busy: a transition that frees
+  -- one takes the lock exclusive, so it waits for this submit and then dispatches its job. With a
+  -- slot free this submit must dispatch, atomically with its insert, so it takes the lock
+  -- exclusive instead: the shared hold was taken inside this block, and leaving the block through
+  -- the exception gives it back (its subtransaction rolls back) before waiting — never an
+  -- upgrade, which would deadlock two submits that both hold it shared.
+  begin
+    perform fila._lock_dispatch_shared();
+    if fila._dispatch_could_start() then
+      raise exception using errcode = 'FL0SF', message = 'a slot is free: submit as a dispatcher';
+    end if;
+  exception when sqlstate 'FL0SF' then
+    perform fila._lock_dispatch();
+    v_dispatcher := true;
+  end;
+
   if v_price > 0 then
     update fila.balances b set balance = b.balance - v_price, updated_at = now()
     where b.user_id = submit_job.user_id and b.balance >= v_price;
@@ -995,21 +1737,21 @@ begin
     end if;
   end if;
 
-  perform fila._lock_dispatch();
-  update fila.dispatch_state s set last_queue_seq = s.last_queue_seq + 1 returning s.last_queue_seq into v_seq;
   insert into fila.jobs (user_id, tool, input, credit_cost, idempotency_key, presence, last_seen_at, queue_seq)
   values (submit_job.user_id, submit_job.tool, submit_job.input, v_price, submit_job.idempotency_key,
-          submit_job.presence, case when submit_job.presence then now() end, v_seq)
+          submit_job.presence, case when submit_job.presence then now() end, nextval('fila.queue_tickets'))
   returning * into v_job;
   insert into fila.credit_entries (user_id, job_id, kind, amount, reason)
   values (v_job.user_id, v_job.id, 'debit', -v_price, 'submit ' || v_job.tool);
   perform fila._record(v_job.id, null, 'queued', 'submitted');
-  perform fila._dispatch_locked();
-  select * into v_job from fila.jobs j where j.id = v_job.id;
+  if v_dispatcher then
+    perform fila._dispatch_locked();
+    select * into v_job from fila.jobs j where j.id = v_job.id;
+  end if;
   return v_job;
 end;
 $function$;
-comment on function fila.submit_job(uuid,text,jsonb,text,boolean) is 'Price (server-side, fila.tool_prices), debit, insert queued, dispatch: one transaction. Same idempotency key + same user returns the same job (checked before FL001); same key with another tool or input: FL006. Refusals: FL001 user_has_active_job, FL002 insufficient_credits, FL003 unknown_tool.';
+comment on function fila.submit_job(uuid,text,jsonb,text,boolean) is 'Price (server-side, fila.tool_prices), debit, insert queued, dispatch: one transaction. Same idempotency key + same user returns the same job (checked before FL001); same key with another tool or input: FL006. Refusals: FL001 user_has_active_job, FL002 insufficient_credits, FL003 unknown_tool or a disabled tool (the message carries the reason: "Ferramenta indisponível").';
 
 CREATE OR REPLACE FUNCTION fila.tg__credit_entries_append_only()
  RETURNS trigger
@@ -1026,6 +1768,7 @@ CREATE OR REPLACE FUNCTION fila.touch_job(job_id uuid, user_id uuid)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 begin
   if not exists (select 1 from fila.jobs j where j.id = touch_job.job_id and j.user_id = touch_job.user_id) then
@@ -1039,6 +1782,96 @@ end;
 $function$;
 comment on function fila.touch_job(uuid,uuid) is 'Presence: the client of this queued job is still there (an open event stream or a heartbeat).';
 
+CREATE OR REPLACE FUNCTION fila.touch_jobs(job_ids uuid[], user_ids uuid[])
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  update fila.jobs j set last_seen_at = now()
+  from unnest(touch_jobs.job_ids, touch_jobs.user_ids) as t(job_id, user_id)
+  where j.id = t.job_id and j.user_id = t.user_id and j.status = 'queued' and j.presence
+    and j.last_seen_at < now() - interval '2 seconds';
+$function$;
+comment on function fila.touch_jobs(uuid[],uuid[]) is 'Presence for many queued jobs at once (pairs of job and its owner): an API process''s open event streams.';
+
+CREATE OR REPLACE FUNCTION fila.uncertain_starts()
+ RETURNS TABLE(job_id uuid, provider_task_id text, account text)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  select distinct j.id, w.payload ->> 'taskId', j.account
+  from fila.jobs j
+  join fila.webhook_inbox w on w.job_id = j.id and w.processed_at is null
+  where j.status = 'starting' and j.provider_task_id is null and j.create_uncertain_at is not null
+    and coalesce(w.payload ->> 'taskId', '') <> '';
+$function$;
+comment on function fila.uncertain_starts() is 'Starting jobs whose create got no answer, with each task id their waiting webhooks name: candidates the worker confirms with the provider before adopt_provider_task.';
+
+CREATE OR REPLACE FUNCTION fila.user_jobs(user_id uuid, tool text DEFAULT NULL::text, status fila.job_status DEFAULT NULL::fila.job_status, before_job uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 20)
+ RETURNS jsonb
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+  -- Keyset pagination on (created_at, id): the cursor is the last job of the previous page, and it
+  -- only counts when it is the caller's own (someone else's id gives an empty page, not a leak).
+  with cursor_job as (
+    select c.created_at, c.id from fila.jobs c
+    where c.id = user_jobs.before_job and c.user_id = user_jobs.user_id
+  ), page as (
+    select j as job, j.created_at, j.id,
+           row_number() over (order by j.created_at desc, j.id desc) as n
+    from fila.jobs j
+    where j.user_id = user_jobs.user_id
+      and (user_jobs.tool is null or j.tool = user_jobs.tool)
+      and (user_jobs.status is null or j.status = user_jobs.status)
+      and (user_jobs.before_job is null
+           or (j.created_at, j.id) < (select c.created_at, c.id from cursor_job c))
+    order by j.created_at desc, j.id desc
+    -- one more than a page tells whether there is a next one
+    limit least(greatest(user_jobs.max_rows, 1), 100) + 1
+  ), shown as (
+    select p.* from page p where p.n <= least(greatest(user_jobs.max_rows, 1), 100)
+  )
+  select jsonb_build_object(
+    'jobs', coalesce((
+      select jsonb_agg(fila.job_json(s.job) || jsonb_build_object('refunded_credits', r.amount) order by s.n)
+      from shown s
+      left join fila.credit_entries r on r.job_id = s.id and r.kind = 'refund'), '[]'::jsonb),
+    'next_cursor', case when (select count(*) from page) > (select count(*) from shown)
+                        then (select s.id from shown s order by s.n desc limit 1) end);
+$function$;
+comment on function fila.user_jobs(uuid,text,fila.job_status,uuid,integer) is 'One user''s jobs, newest first, as {jobs: [job_json + refunded_credits], next_cursor}: optionally one tool and one status; before_job = the previous page''s next_cursor. At most 100 per page. Only that user''s jobs, ever.';
+
+CREATE OR REPLACE FUNCTION fila.watched_jobs(job_ids uuid[])
+ RETURNS TABLE(id uuid, status fila.job_status, "position" integer, eta integer, json jsonb)
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  with w as (
+    select j.* from fila.jobs j where j.id = any(watched_jobs.job_ids)
+  ), q as (
+    select j.id, row_number() over (order by j.queue_seq) as position
+    from fila.jobs j
+    where j.status = 'queued'
+      and j.queue_seq <= (select max(w.queue_seq) from w where w.status = 'queued')
+  ), basis as materialized (
+    -- once per statement, not once per row
+    select fila._eta_basis() as b
+  )
+  select w.id, w.status, q.position::integer, fila._eta(q.position, basis.b),
+         case when w.status <> 'queued' then fila.job_json(w::fila.jobs) end
+  from w
+  left join q on q.id = w.id
+  cross join basis;
+$function$;
+comment on function fila.watched_jobs(uuid[]) is 'For each given job: status, position and eta while queued, and the whole job JSON once it is not queued. One statement for every event stream of an API process.';
+
 CREATE OR REPLACE FUNCTION fila.webhook(inbox_id bigint)
  RETURNS fila.webhook_inbox
  LANGUAGE sql
@@ -1048,6 +1881,40 @@ AS $function$
   select * from fila.webhook_inbox w where w.id = webhook.inbox_id;
 $function$;
 comment on function fila.webhook(bigint) is 'One stored webhook (the worker''s apply_webhook reads it).';
+
+CREATE OR REPLACE FUNCTION fila.webhook_task_verdict(job_id uuid, provider_task_id text)
+ RETURNS text
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  if coalesce(webhook_task_verdict.provider_task_id, '') = '' then
+    raise exception 'webhook_task_verdict needs a task id' using errcode = '22023';
+  end if;
+  -- the row lock orders this against mark_running, which records the task under the same lock
+  v_job := fila._job_for_update(webhook_task_verdict.job_id);
+  if v_job.provider_task_id = webhook_task_verdict.provider_task_id then
+    return 'own';
+  end if;
+  if fila._task_claimed_elsewhere(v_job.id, webhook_task_verdict.provider_task_id) then
+    return 'foreign';
+  end if;
+  if v_job.status = 'starting' and v_job.provider_task_id is null then
+    return 'wait';
+  end if;
+  perform fila.record_orphan_task(v_job.id, webhook_task_verdict.provider_task_id,
+    case
+      when v_job.status in ('completed', 'failed', 'canceled') then format('a webhook named it after the job was %s', v_job.status)
+      when v_job.status = 'queued' then 'a webhook named it while the job was queued'
+      else format('a webhook named it but the job''s task is %s', v_job.provider_task_id)
+    end);
+  return 'orphan';
+end;
+$function$;
+comment on function fila.webhook_task_verdict(uuid,text) is 'What a webhook naming this task may do to this job. own: the task fila recorded for the job (apply after confirming with the provider). wait: the job is starting and its task id is not known yet (keep the webhook in the inbox; reapply_pending_webhooks runs it after mark_running). foreign: the task belongs to another job (never applied, never canceled). orphan: no job owns it and this job cannot (terminal, queued, or another task): recorded and canceled.';
 
 -- Triggers
 CREATE TRIGGER credit_entries_append_only BEFORE DELETE OR UPDATE ON fila.credit_entries FOR EACH ROW EXECUTE FUNCTION fila.tg__credit_entries_append_only();
