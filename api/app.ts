@@ -349,7 +349,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     },
   }), async (c) => {
     const body = c.req.valid('json');
-    const balance = await fila.grantCredits(body.user_id, body.amount, body.reason, c.req.valid('header')['idempotency-key']);
+    const balance = await fila.grantCreditsByOperator(c.var.caller.userId, body.user_id, body.amount, body.reason, c.req.valid('header')['idempotency-key']);
     c.var.log.info({ grant_to: body.user_id, amount: body.amount }, 'credits granted');
     return c.json({ user_id: body.user_id, balance }, 200);
   });

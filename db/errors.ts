@@ -7,6 +7,7 @@ export const refusals = {
   FL005: { code: 'invalid_transition', http: 409 },
   FL006: { code: 'idempotency_key_reused', http: 409 },
   FL007: { code: 'ledger_append_only', http: 500 },
+  FL011: { code: 'upload_quota_exceeded', http: 429 },
 } as const;
 
 export type RefusalState = keyof typeof refusals;

@@ -149,7 +149,8 @@ export interface DevelopmentAccess {
 
 /** Tokens for the development operator and users; the users get their credits once (idempotent). */
 export async function developmentAccess(system: Pick<RunningSystem, 'databaseUrl' | 'jwtSecret'>): Promise<DevelopmentAccess> {
-  const pool = createPool(system.databaseUrl, 'fila_app', 2);
+  // grant_credits is the DBA's (the API's role cannot grant): npm start's own database, its owner
+  const pool = createPool(system.databaseUrl, null, 2);
   try {
     const db = new FilaDb(pool);
     const users = [];

@@ -95,7 +95,7 @@ describe('slots and FIFO', () => {
 
     // finishers on their own connections, each finishing whatever holds a slot
     const finishers = (async () => {
-      const fp = t.pool('fila_app', 6);
+      const fp = t.pool('fila_worker', 6);
       const fila = new FilaDb(fp);
       const loops = Array.from({ length: 6 }, async () => {
         while (racing) {
@@ -156,8 +156,8 @@ describe('slots and FIFO', () => {
   });
 
   it('starts a submit that commits while a finish frees a slot (no lost wake-up), round after round', async () => {
-    const fp = t.pool('fila_app', 2);
-    const [a, b] = [await fp.connect(), await fp.connect()];
+    // a: the worker finishing, b: the API submitting
+    const [a, b] = [await t.pool('fila_worker', 1).connect(), await t.pool('fila_app', 1).connect()];
     const lost: string[] = [];
     try {
       // three slot holders, nobody waiting
@@ -185,9 +185,10 @@ describe('slots and FIFO', () => {
     const users = await Promise.all(Array.from({ length: 30 }, () => fundedUser(t.fila)));
     for (const [i, u] of users.entries()) await t.fila.submitJob({ userId: u, tool: 'upscaler', input: upscaleInput(i) });
     expect((await counts()).starting).toBe(3);
+    const workers = t.pool('fila_worker', 20);
     for (let slots = 4; slots <= 8; slots++) {
       await t.admin.query('update fila.settings set max_slots = $1', [slots]);
-      const results = await onConnections(pool, 20, (client) => new FilaDb(client).dispatch());
+      const results = await onConnections(workers, 20, (client) => new FilaDb(client).dispatch());
       expect(rejected(results)).toEqual([]);
       expect(fulfilled(results).flat()).toHaveLength(1);
       expect((await counts()).starting).toBe(slots);
