@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{db,worker,api,scripts}/test/**/*.test.ts'],
+    include: ['{common,db,worker,api,scripts}/test/**/*.test.ts'],
     globalSetup: ['db/test-support/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,

@@ -110,7 +110,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
     const worker = await startWorker({
       databaseUrl: url, runninghub, publicUrl: opts.publicUrl ?? api.url,
-      webhookSecret: opts.webhookSecret, concurrency: opts.concurrency,
+      webhookSecret: opts.webhookSecret, concurrency: opts.concurrency, uploadDir,
       logger: logger.child({ component: 'worker' }),
     });
     stack.push('worker', () => worker.stop());

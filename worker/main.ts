@@ -60,6 +60,7 @@ async function main(): Promise<void> {
   const worker = await startWorker({
     databaseUrl: databaseUrl!, runninghub: { baseUrl, apiKey, timeoutMs }, publicUrl, webhookSecret,
     concurrency, crontab: env('FILA_WORKER_CRONTAB') !== 'off', logger, tools,
+    ...(env('FILA_UPLOAD_DIR') ? { uploadDir: env('FILA_UPLOAD_DIR') } : {}),
   });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'stopping gracefully');

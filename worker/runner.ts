@@ -25,6 +25,9 @@ export interface StartWorkerOptions {
   tools?: ToolsConfig;
   /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
   pollInterval?: number;
+  /** the API's local upload folder, when this worker shares it (FILA_UPLOAD_DIR): fila's own upload
+   *  URLs are read from it; without it they are fetched like any public URL */
+  uploadDir?: string;
 }
 
 /** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
@@ -88,6 +91,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     publicUrl: opts.publicUrl,
     webhookSecret: opts.webhookSecret,
     logger,
+    inputFiles: { ownUploads: opts.uploadDir ? { publicBaseUrl: opts.publicUrl, dir: opts.uploadDir } : null },
   };
   const parsedCronItems = parseCronItems(opts.crontab === false ? [] : [{
     task: 'reap',

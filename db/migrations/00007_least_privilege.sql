@@ -51,6 +51,7 @@ to fila_app;
 -- The worker (and `fila reap`)
 grant execute on function
   fila.job(uuid, uuid),
+  fila.job_json(fila.jobs), -- FilaDb.job reads a job with its JSON
   fila.queue_position(uuid),
   fila.dispatch(),
   fila.mark_running(uuid, text),

@@ -21,7 +21,6 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.cancel_job(uuid,uuid)': ['fila_app'],
   'fila.active_job(uuid)': ['fila_app'],
   'fila.touch_job(uuid,uuid)': ['fila_app'],
-  'fila.job_json(fila.jobs)': ['fila_app'],
   'fila.credit_balance(uuid)': ['fila_app'],
   'fila.receive_webhook(uuid,text,jsonb)': ['fila_app'],
   'fila.grant_credits_by_operator(uuid,uuid,integer,text,text)': ['fila_app'],
@@ -31,6 +30,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.uploads_deleted(text[])': ['fila_app'],
   // both
   'fila.job(uuid,uuid)': ['fila_app', 'fila_worker'],
+  'fila.job_json(fila.jobs)': ['fila_app', 'fila_worker'],
   'fila.queue_position(uuid)': ['fila_app', 'fila_worker'], // queue_overview calls it as its reader
   // the worker
   'fila.dispatch()': ['fila_worker'],
