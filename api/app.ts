@@ -12,14 +12,16 @@ import { isTerminalStatus, type FilaDb, type JobJson } from '../db/fila.ts';
 import { isToolName, toolInputSchemas, toolNames, type ToolName } from '../worker/tools/index.ts';
 import { verifyWebhookToken } from '../worker/webhook-token.ts';
 import { mountDashboard } from './dashboard/index.ts';
-import { requireAuth, requireOperator } from './auth.ts';
+import { requireAuth, requireOperator, type TokenAudience } from './auth.ts';
+import { checkInputFiles, type InputCheckOptions } from './input-check.ts';
+import { storableJson } from './json-text.ts';
 import type { AppEnv } from './context.ts';
 import { renderDocsPage } from './docs-page.ts';
 import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from './errors.ts';
 import type { JobEventsHub } from './job-events.ts';
 import type { ApiMetrics } from './metrics.ts';
 import * as s from './schemas.ts';
-import { LocalUploadStore, receiveUpload, type UploadStore } from './uploads.ts';
+import { defaultUploadLimits, LocalUploadStore, receiveUpload, servedFileHeaders, type UploadLimits, type UploadStore } from './uploads.ts';
 
 export interface AppDeps {
   fila: FilaDb;
@@ -27,7 +29,13 @@ export interface AppDeps {
   metrics: ApiMetrics;
   logger: pino.Logger;
   jwtSecret: string;
+  /** the `aud` (and optional `iss`) tokens must carry (default `authenticated`, no issuer check) */
+  tokenAudience?: TokenAudience;
   webhookSecret: string;
+  /** input files are checked at submit (public addresses, readable); null: not checked */
+  inputCheck: InputCheckOptions | null;
+  /** per-user quota of kept uploads */
+  uploadLimits?: UploadLimits;
   development: boolean;
   /** null: uploads are refused (501) until a store is configured */
   uploads: UploadStore | null;
@@ -60,7 +68,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       if (!result.success) throw invalidInput(zodDetails(result.error, result.target === 'json' || result.target === 'form' ? [] : [result.target]));
     },
   });
-  const auth = requireAuth(deps.jwtSecret);
+  const auth = requireAuth(deps.jwtSecret, deps.tokenAudience);
+  const uploadLimits = deps.uploadLimits ?? defaultUploadLimits;
+  const quota = { maxFiles: uploadLimits.maxFiles, maxBytes: uploadLimits.maxBytes };
   const operator = requireOperator();
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
@@ -89,11 +99,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     onError: () => { throw new ApiError(413, 'payload_too_large', 'Corpo da requisição grande demais.'); },
   });
   app.use('*', async (c, next) => (c.req.path === '/v1/uploads' ? next() : jsonLimit(c, next)));
+  app.use('*', storableJson());
 
   app.onError((e, c) => {
     const { status, body, unexpected } = toErrorResponse(e);
     const log = c.get('log') ?? logger;
     if (unexpected) log.error({ err: e }, 'request failed');
+    // malformed or hostile input is worth a look, without a stack; business refusals are routine
+    else if (status === 400 || status === 413 || status === 415) log.warn({ code: body.error.code, status, details: body.error.details }, 'bad request');
     else log.info({ code: body.error.code }, 'refused');
     // an unread body is dropped with its connection: tell the client not to reuse it
     if (status === 413) c.header('connection', 'close');
@@ -129,6 +142,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       }
       const parsed = schemas[body.tool].safeParse(body.input);
       if (!parsed.success) throw invalidInput(zodDetails(parsed.error, ['input']));
+      // before the job exists: no slot, no debit for a file that cannot be read
+      if (deps.inputCheck) await checkInputFiles(parsed.data, deps.inputCheck);
       const r = await fila.submitJob({
         userId: c.var.caller.userId, tool: body.tool, input: parsed.data,
         idempotencyKey: key ?? null, presence: body.presence ?? false,
@@ -268,12 +283,28 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     summary: 'Store an input file', description: 'multipart/form-data with a `file` field; answers the URL to put in a job input.',
     request: { body: { content: { 'multipart/form-data': { schema: s.UploadBody } }, required: true } },
     responses: {
-      201: { description: 'Stored', content: json(s.UploadResult) }, 400: err('No file'), ...authErrors,
-      413: err('file_too_large'), 415: err('unsupported_media_type'), 501: err('uploads_not_configured'),
+      201: { description: 'Stored', content: json(s.UploadResult) }, 400: err('No file, or a malformed multipart body'), ...authErrors,
+      402: err('insufficient_credits: uploads need a balance'), 413: err('file_too_large'), 415: err('unsupported_media_type'),
+      429: err('upload_quota_exceeded: too many files or bytes kept'), 501: err('uploads_not_configured'),
     },
   }), async (c) => {
-    if (!deps.uploads) throw new ApiError(501, 'uploads_not_configured', 'Uploads não estão configurados neste servidor.');
-    const stored = await receiveUpload(c.req.raw, deps.uploads); // streamed, never buffered whole
+    const store = deps.uploads;
+    if (!store) throw new ApiError(501, 'uploads_not_configured', 'Uploads não estão configurados neste servidor.');
+    const userId = c.var.caller.userId;
+    const declared = Number(c.req.header('content-length') ?? 0);
+    try {
+      await fila.checkUploadQuota(userId, Number.isSafeInteger(declared) && declared > 0 ? declared : 0, quota);
+    } catch (e) {
+      c.header('connection', 'close'); // refused before its body was read
+      throw e;
+    }
+    const stored = await receiveUpload(c.req.raw, store); // streamed, never buffered whole
+    try {
+      await fila.recordUpload(userId, stored.name, stored.size, quota);
+    } catch (e) {
+      await store.delete(stored.name); // over the quota after all (a concurrent upload): not kept
+      throw e;
+    }
     c.var.log.info({ upload: stored.name, size: stored.size }, 'stored upload');
     return c.json(stored, 201);
   });
@@ -288,7 +319,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     }), async (c) => {
       const file = await store.open(c.req.valid('param').name);
       if (!file) throw new ApiError(404, 'not_found', 'Arquivo não encontrado.');
-      return c.body(file.body, 200, { 'content-type': file.contentType, 'content-length': String(file.size) });
+      return c.body(file.body, 200, { 'content-type': file.contentType, 'content-length': String(file.size), ...servedFileHeaders });
     });
   }
 
@@ -401,7 +432,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
   }), (c) => c.html(renderDocsPage(openApiDocument())));
 
-  const dashboard = mountDashboard(app, { development: deps.development, jwtSecret: deps.jwtSecret, db: fila, logger });
+  const dashboard = mountDashboard(app, { development: deps.development, jwtSecret: deps.jwtSecret, tokenAudience: deps.tokenAudience, db: fila, logger });
   deps.onClose?.push(() => dashboard.close());
   return app;
 }

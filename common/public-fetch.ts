@@ -21,9 +21,12 @@ export class UrlRefusedError extends Error {
 /** The server could not be reached or did not answer in time. */
 export class FetchFailedError extends Error {
   override readonly name = 'FetchFailedError';
-  constructor(readonly url: string, readonly reason: string, options?: { cause?: unknown }) {
+  constructor(readonly url: string, readonly reason: string, options?: { cause?: unknown; timedOut?: boolean }) {
     super(`${url}: ${reason}`, options);
+    this.timedOut = options?.timedOut ?? false;
   }
+  /** the deadline passed (rather than a refusal or a broken connection) */
+  readonly timedOut: boolean;
 }
 
 /** The body is larger than the caller accepts. */
@@ -104,7 +107,7 @@ function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal):
     });
     req.on('error', (err) => {
       if (err instanceof UrlRefusedError || err instanceof FetchFailedError || err instanceof BodyTooLargeError) reject(err);
-      else if (signal.aborted) reject(new FetchFailedError(url, `no answer within ${opts.timeoutMs} ms`, { cause: err }));
+      else if (signal.aborted) reject(new FetchFailedError(url, `no answer within ${opts.timeoutMs} ms`, { cause: err, timedOut: true }));
       else reject(new FetchFailedError(url, err.message, { cause: err }));
     });
     req.on('response', (res) => {
