@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{common,db,worker,api,scripts}/test/**/*.test.ts'],
-    globalSetup: ['db/test-support/global-setup.ts'],
+    include: ['{common,dev,db,worker,api,scripts}/test/**/*.test.ts'],
+    globalSetup: ['dev/test-support/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,

@@ -1,60 +1,54 @@
-// `npm run api`: one API process. Configuration comes from the environment (see README).
-import pino from 'pino';
+// `npm run api`: one API process. Configuration comes from the environment (common/config.ts).
+import { ConfigError, developmentSecrets, loadConfig, type Config } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { onShutdown } from '../common/shutdown.ts';
 import { startApiServer } from './server.ts';
 import { defaultUploadLimits } from './uploads.ts';
-import { onShutdown } from '../scripts/lib/on-shutdown.ts';
-import { defaultPort, developmentSecrets } from '../scripts/config.ts';
 
-const logger = pino({ name: 'fila-api' });
-const development = process.env.NODE_ENV !== 'production';
+let config: Config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  createLogger({ name: 'fila-api' }).fatal(err.message);
+  process.exit(1);
+}
+const logger = createLogger({ name: 'fila-api', level: config.LOG_LEVEL });
+const { development } = config;
 
-function secret(name: string, devDefault: string): string {
-  const value = process.env[name];
+function secret(name: 'FILA_JWT_SECRET' | 'FILA_WEBHOOK_SECRET', devDefault: string): string {
+  const value = config[name];
   if (value) return value;
   if (development) return devDefault;
   logger.fatal(`${name} is not set: in production fila refuses to start without its secrets.`);
   process.exit(1);
 }
 
-const databaseUrl = process.env.DATABASE_URL;
+const databaseUrl = config.DATABASE_URL;
 if (!databaseUrl) {
   logger.fatal('DATABASE_URL is not set: `npm run api` needs the PostgreSQL that `npm run migrate` prepared (`npm start` starts one for you).');
   process.exit(1);
 }
 const jwtSecret = secret('FILA_JWT_SECRET', developmentSecrets.jwtSecret);
 const webhookSecret = secret('FILA_WEBHOOK_SECRET', developmentSecrets.webhookSecret);
-const port = Number.parseInt(process.env.PORT ?? String(defaultPort), 10);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  logger.fatal(`PORT must be a port number, not ${process.env.PORT}`);
-  process.exit(1);
-}
-
-function positiveNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n <= 0) {
-    logger.fatal(`${name} must be a positive number, not ${raw}`);
-    process.exit(1);
-  }
-  return n;
-}
 
 const server = await startApiServer({
-  databaseUrl, port, jwtSecret, webhookSecret, development, logger,
-  tokenAudience: { audience: process.env.FILA_JWT_AUDIENCE || 'authenticated', issuer: process.env.FILA_JWT_ISSUER || null },
+  databaseUrl, port: config.PORT, jwtSecret, webhookSecret, development, logger,
+  host: config.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
+  tokenAudience: { audience: config.FILA_JWT_AUDIENCE, issuer: config.FILA_JWT_ISSUER ?? null },
   // without a RunningHub key a development API pairs with the fake provider
-  fakeProvider: development && !process.env.RUNNINGHUB_API_KEY,
+  fakeProvider: development && !config.RUNNINGHUB_API_KEY,
   uploadLimits: {
-    maxFiles: Math.floor(positiveNumber('FILA_UPLOAD_MAX_FILES', defaultUploadLimits.maxFiles)),
-    maxBytes: Math.floor(positiveNumber('FILA_UPLOAD_MAX_MB', defaultUploadLimits.maxBytes / 1024 / 1024) * 1024 * 1024),
-    retentionSeconds: positiveNumber('FILA_UPLOAD_RETENTION_HOURS', defaultUploadLimits.retentionSeconds / 3600) * 3600,
-    graceSeconds: positiveNumber('FILA_UPLOAD_GRACE_MINUTES', defaultUploadLimits.graceSeconds / 60) * 60,
+    maxFiles: config.FILA_UPLOAD_MAX_FILES ?? defaultUploadLimits.maxFiles,
+    maxBytes: config.FILA_UPLOAD_MAX_MB ? config.FILA_UPLOAD_MAX_MB * 1024 * 1024 : defaultUploadLimits.maxBytes,
+    retentionSeconds: config.FILA_UPLOAD_RETENTION_HOURS ? config.FILA_UPLOAD_RETENTION_HOURS * 3600 : defaultUploadLimits.retentionSeconds,
+    graceSeconds: config.FILA_UPLOAD_GRACE_MINUTES ? config.FILA_UPLOAD_GRACE_MINUTES * 60 : defaultUploadLimits.graceSeconds,
   },
-  host: process.env.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
-  ...(process.env.FILA_PUBLIC_URL ? { publicUrl: process.env.FILA_PUBLIC_URL } : {}),
-  ...(process.env.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: process.env.FILA_LISTEN_DATABASE_URL } : {}),
-  ...(process.env.FILA_UPLOAD_DIR ? { uploadDir: process.env.FILA_UPLOAD_DIR } : {}),
+  ...(config.FILA_INPUT_CHECK_TIMEOUT_MS ? { inputCheckTimeoutMs: config.FILA_INPUT_CHECK_TIMEOUT_MS } : {}),
+  ...(config.FILA_WORKFLOWS_FILE ? { workflowsFile: config.FILA_WORKFLOWS_FILE } : {}),
+  ...(config.FILA_PUBLIC_URL ? { publicUrl: config.FILA_PUBLIC_URL } : {}),
+  ...(config.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: config.FILA_LISTEN_DATABASE_URL } : {}),
+  ...(config.FILA_UPLOAD_DIR ? { uploadDir: config.FILA_UPLOAD_DIR } : {}),
 });
 
 onShutdown(async (signal) => {

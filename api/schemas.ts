@@ -1,6 +1,6 @@
 // The HTTP API's schemas: they validate requests and generate /openapi.json (one source).
 import { z } from '@hono/zod-openapi';
-import { toolNames } from '../worker/tools/index.ts';
+import { toolNames } from '../common/tools/index.ts';
 
 export const ErrorSchema = z.object({
   error: z.object({

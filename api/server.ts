@@ -9,7 +9,7 @@ import { FilaDb, isTerminalStatus } from '../db/fila.ts';
 import { createPool } from '../db/pool.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { JobEventsHub } from './job-events.ts';
-import { loadToolsConfig, upscalerCategories } from '../worker/tools/index.ts';
+import { loadToolsConfig, upscalerCategories } from '../common/tools/index.ts';
 import { ApiMetrics } from './metrics.ts';
 import { defaultUploadLimits, LocalUploadStore, startUploadSweeper, type UploadLimits, type UploadStore } from './uploads.ts';
 import type { TokenAudience } from './auth.ts';
@@ -52,8 +52,10 @@ export interface ApiServerOptions {
   poolSize?: number;
   sseHeartbeatMs?: number;
   presenceTouchMs?: number;
-  /** default: the categories of the tools configuration the worker maps with (FILA_WORKFLOWS_FILE) */
+  /** default: the categories of the tools configuration in workflowsFile */
   upscalerCategories?: readonly string[];
+  /** the tools configuration the worker maps with (FILA_WORKFLOWS_FILE; default common/tools/workflows.json) */
+  workflowsFile?: string;
 }
 
 export interface ApiServer {
@@ -65,7 +67,7 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const logger = opts.logger ?? pino({ name: 'fila-api' });
   // the API accepts exactly the upscaler categories the worker has workflows for (a bad
   // configuration stops start-up here too, naming the key)
-  const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig());
+  const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig(opts.workflowsFile));
   const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10);
   const fila = new FilaDb(pool);
   const metrics = new ApiMetrics({ processMetrics: true });

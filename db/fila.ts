@@ -1,5 +1,5 @@
 // Typed access to fila's SQL surface: one method per public function or view. This is the only
-// place in fila where SQL text lives outside db/migrations (and db/migrate.ts, db/test-support).
+// place in fila where SQL text lives outside db/migrations (and db/migrate.ts, dev/test-support).
 import type pg from 'pg';
 import { translateError } from './errors.ts';
 

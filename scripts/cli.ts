@@ -5,7 +5,8 @@ import { createPool, type DbRole } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { FilaError } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
-import { CliError, databaseUrl, isDevelopment, readLocalSystem, requireUuid, secrets } from './config.ts';
+import { ConfigError, loadConfig, type Config } from '../common/config.ts';
+import { CliError, databaseUrl, readLocalSystem, requireUuid, secrets } from './config.ts';
 import { bold, dim, seconds, since, table } from './format.ts';
 
 interface Command {
@@ -14,13 +15,13 @@ interface Command {
   help: string;
   options?: ParseArgsConfig['options'];
   /** `'process'`: the command runs a long-lived process that sets its own exit code */
-  run(args: { positionals: string[]; values: Record<string, string | boolean | undefined> }): Promise<void | 'process'>;
+  run(args: { positionals: string[]; values: Record<string, string | boolean | undefined>; config: Config }): Promise<void | 'process'>;
 }
 
 const out = (s = ''): void => { process.stdout.write(`${s}\n`); };
 
-async function withDb<T>(fn: (db: FilaDb) => Promise<T>, role: DbRole = 'fila_app'): Promise<T> {
-  const pool = createPool(databaseUrl(), role, 2);
+async function withDb<T>(config: Config, fn: (db: FilaDb) => Promise<T>, role: DbRole = 'fila_app'): Promise<T> {
+  const pool = createPool(databaseUrl(config), role, 2);
   try {
     return await fn(new FilaDb(pool));
   } finally {
@@ -39,9 +40,9 @@ const commands: Record<string, Command> = {
     help: `PostgreSQL (embedded in FILA_DATA_DIR, default .data/, unless DATABASE_URL), migrations,
 the fake RunningHub (unless RUNNINGHUB_API_KEY), the worker and the API on PORT (default 8787).
 In development it prints an operator token and two demo users' tokens. Stops cleanly on Ctrl-C.`,
-    async run() {
+    async run({ config }) {
       const { main } = await import('./start.ts');
-      await main();
+      await main(config);
       return 'process';
     },
   },
@@ -53,8 +54,8 @@ graphile-worker's. Idempotent.
   --plan      print the SQL of the pending migrations without applying anything (for a DBA to review)
   --verbose   log each step of the migration runner`,
     options: { plan: { type: 'boolean' }, verbose: { type: 'boolean' } },
-    async run({ values }) {
-      const url = databaseUrl();
+    async run({ values , config }) {
+      const url = databaseUrl(config);
       if (values.plan) {
         const pending = await pendingMigrations(url);
         if (pending.length === 0) {
@@ -104,9 +105,9 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
 (everything goes through the SQL functions). Needs DATABASE_URL and the provider settings
 (RUNNINGHUB_API_KEY, RUNNINGHUB_BASE_URL; without a key only the SQL part runs).`,
     options: { json: { type: 'boolean' } },
-    async run({ values }) {
+    async run({ values , config }) {
       const { reap } = await import('./reap.ts');
-      const result = await reap(databaseUrl());
+      const result = await reap(databaseUrl(config), config);
       if (json(values)) out(JSON.stringify(result));
       else out(result.summary);
     },
@@ -118,10 +119,10 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
   --limit N   queued jobs to list (default 50)
   --json      machine-readable output`,
     options: { limit: { type: 'string' }, json: { type: 'boolean' } },
-    async run({ values }) {
+    async run({ values , config }) {
       const limit = values.limit === undefined ? 50 : Number(values.limit);
       if (!Number.isInteger(limit) || limit < 1) throw new CliError(`--limit must be a positive integer, not "${String(values.limit)}"`, 2);
-      await withDb(async (db) => {
+      await withDb(config, async (db) => {
         const [overview, active, queue] = await Promise.all([db.queueOverview(), db.activeJobs(), db.queue(limit)]);
         const holders = active.filter((j) => j.status !== 'queued');
         if (json(values)) {
@@ -148,9 +149,9 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
     help: `Shows the job (status, price, real error, outputs) and every transition from fila.job_timeline.
   --json   machine-readable output`,
     options: { json: { type: 'boolean' } },
-    async run({ positionals, values }) {
+    async run({ positionals, values , config }) {
       const id = requireUuid('job id', positionals[0]);
-      await withDb(async (db) => {
+      await withDb(config, async (db) => {
         const { json: job } = await db.job(id);
         const timeline = await db.jobTimeline(id);
         if (json(values)) {
@@ -177,7 +178,7 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
   --reason TEXT   why (kept in the ledger; default "granted with the fila CLI")
   --key KEY       idempotency key: the same key for the same user grants once, however often it runs`,
     options: { reason: { type: 'string' }, key: { type: 'string' } },
-    async run({ positionals, values }) {
+    async run({ positionals, values , config }) {
       const user = requireUuid('user id', positionals[0]);
       const rawAmount = positionals[1];
       const amount = Number(rawAmount);
@@ -186,7 +187,7 @@ are failed and refunded, abandoned queued jobs canceled and refunded. Safe to ru
       const reason = typeof values.reason === 'string' ? values.reason : 'granted with the fila CLI';
       const key = typeof values.key === 'string' ? values.key : null;
       // grant_credits is the DBA's: it runs as DATABASE_URL's own login (the API's role cannot grant)
-      await withDb(async (db) => {
+      await withDb(config, async (db) => {
         const balance = await db.grantCredits(user, amount, reason, key);
         out(`user ${user}: balance ${balance} credits`);
       }, null);
@@ -200,12 +201,12 @@ secret of the running \`npm start\` or the development default).
   --operator      add the claim fila_role: "operator" (queue, cancel any job, grant credits)
   --expires DUR   lifetime, e.g. 30m, 12h, 7d (default 12h)`,
     options: { operator: { type: 'boolean' }, expires: { type: 'string' } },
-    async run({ positionals, values }) {
+    async run({ positionals, values , config }) {
       const user = requireUuid('user id', positionals[0]);
       const expires = typeof values.expires === 'string' ? values.expires : '12h';
       if (!/^\d+[smhd]$/.test(expires)) throw new CliError(`--expires must look like 30m, 12h or 7d, not "${expires}"`, 2);
-      const local = !process.env.FILA_JWT_SECRET && isDevelopment() ? readLocalSystem() : null;
-      const secret = local?.jwtSecret ?? secrets().jwtSecret;
+      const local = !config.FILA_JWT_SECRET && config.development ? readLocalSystem(config) : null;
+      const secret = local?.jwtSecret ?? secrets(config).jwtSecret;
       const { signToken } = await import('../api/auth.ts');
       out(await signToken(secret, user, { operator: values.operator === true, expiresIn: expires }));
     },
@@ -228,7 +229,7 @@ function usage(): string {
 const negative = '\u0000neg:';
 
 /** The exit code, or null when a long-lived process (start, worker, api) owns it. */
-export async function runCli(argv: string[]): Promise<number | null> {
+export async function runCli(argv: string[], config: Config): Promise<number | null> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     out(usage());
@@ -251,13 +252,13 @@ export async function runCli(argv: string[]): Promise<number | null> {
     return 0;
   }
   const positionals = parsed.positionals.map((p) => (p.startsWith(negative) ? `-${p.slice(negative.length)}` : p));
-  const kind = await command.run({ positionals, values: parsed.values as Record<string, string | boolean | undefined> });
+  const kind = await command.run({ positionals, values: parsed.values as Record<string, string | boolean | undefined>, config });
   return kind === 'process' ? null : 0;
 }
 
 function oneLine(err: unknown): string {
   if (err instanceof FilaError) return `${err.code}: ${err.message}`;
-  if (err instanceof CliError) return err.message;
+  if (err instanceof CliError || err instanceof ConfigError) return err.message;
   const e = err as { code?: string; message?: string };
   if (e?.code === 'ECONNREFUSED') return `cannot reach PostgreSQL (${e.message ?? 'connection refused'}): is DATABASE_URL right?`;
   if (e?.code === '3D000' || e?.code === '28P01' || e?.code === '28000') return `PostgreSQL refused the connection: ${e.message}`;
@@ -266,12 +267,15 @@ function oneLine(err: unknown): string {
 }
 
 export async function main(argv = process.argv.slice(2)): Promise<void> {
+  let debug = false;
   try {
-    const code = await runCli(argv);
+    const config = loadConfig();
+    debug = config.FILA_DEBUG !== undefined;
+    const code = await runCli(argv, config);
     if (code !== null) process.exitCode = code;
   } catch (err) {
     process.stderr.write(`fila: ${oneLine(err)}\n`);
-    if (process.env.FILA_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+    if (debug && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
     process.exitCode = err instanceof CliError ? err.exitCode : 1;
   }
 }

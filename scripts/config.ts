@@ -1,11 +1,10 @@
-// Configuration shared by `npm start`, the CLI, the demo, `npm run api` and `npm run worker`.
-// In production nothing falls back to a default secret; in development the defaults below let a
-// fresh clone run with no setup at all.
+// What the CLI, `npm start` and the demo need beyond the parsed environment (common/config.ts):
+// the one-line operator error, the running `npm start`'s state file, and defaults in development.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { developmentSecrets, repoRoot, type Config } from '../common/config.ts';
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export { repoRoot };
 
 /** A problem the operator can fix: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -15,21 +14,12 @@ export class CliError extends Error {
   }
 }
 
-export function isDevelopment(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.NODE_ENV !== 'production';
-}
-
-/** Development-only secrets: every process kind falls back to these, and only outside production. */
-export const developmentSecrets = { jwtSecret: 'fila-dev-jwt-secret', webhookSecret: 'fila-dev-webhook-secret' } as const;
-export const defaultPort = 8787;
-export const defaultRunningHubBaseUrl = 'https://www.runninghub.ai';
-
 export interface Secrets { jwtSecret: string; webhookSecret: string }
 
-export function secrets(env: NodeJS.ProcessEnv = process.env): Secrets {
-  const jwtSecret = env.FILA_JWT_SECRET ?? '';
-  const webhookSecret = env.FILA_WEBHOOK_SECRET ?? '';
-  if (!isDevelopment(env)) {
+export function secrets(config: Config): Secrets {
+  const jwtSecret = config.FILA_JWT_SECRET ?? '';
+  const webhookSecret = config.FILA_WEBHOOK_SECRET ?? '';
+  if (!config.development) {
     const missing = [!jwtSecret && 'FILA_JWT_SECRET', !webhookSecret && 'FILA_WEBHOOK_SECRET'].filter(Boolean);
     if (missing.length) throw new CliError(`production mode: ${missing.join(' and ')} must be set`);
   }
@@ -37,8 +27,8 @@ export function secrets(env: NodeJS.ProcessEnv = process.env): Secrets {
 }
 
 /** Where `npm start` keeps its embedded PostgreSQL, uploads and state file. */
-export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.FILA_DATA_DIR || path.join(repoRoot, '.data'));
+export function dataDir(config: Config): string {
+  return path.resolve(config.FILA_DATA_DIR ?? path.join(repoRoot, '.data'));
 }
 
 /** What a running `npm start` tells the CLI and the demo (written in development only). */
@@ -53,8 +43,8 @@ export interface LocalSystemState {
   users: { id: string; token: string }[];
 }
 
-export function stateFile(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(dataDir(env), 'system.json');
+export function stateFile(config: Config): string {
+  return path.join(dataDir(config), 'system.json');
 }
 
 function processAlive(pid: number): boolean {
@@ -68,32 +58,25 @@ function processAlive(pid: number): boolean {
 }
 
 /** The local `npm start` that is running now, if any. */
-export function readLocalSystem(env: NodeJS.ProcessEnv = process.env): LocalSystemState | null {
-  const file = stateFile(env);
+export function readLocalSystem(config: Config): LocalSystemState | null {
+  const file = stateFile(config);
   if (!existsSync(file)) return null;
   const state = JSON.parse(readFileSync(file, 'utf8')) as LocalSystemState;
   return processAlive(state.pid) ? state : null;
 }
 
 /** DATABASE_URL, or the database of a local `npm start` that is running. */
-export function databaseUrl(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.DATABASE_URL) return env.DATABASE_URL;
-  const local = isDevelopment(env) ? readLocalSystem(env) : null;
+export function databaseUrl(config: Config): string {
+  if (config.DATABASE_URL) return config.DATABASE_URL;
+  const local = config.development ? readLocalSystem(config) : null;
   if (local) return local.databaseUrl;
   throw new CliError('DATABASE_URL is not set (and no local `npm start` is running to borrow it from)');
 }
 
-export function port(env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.PORT ?? String(defaultPort);
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new CliError(`PORT must be a port number, not "${raw}"`);
-  return n;
-}
-
-export function runningHubFromEnv(env: NodeJS.ProcessEnv = process.env): { baseUrl: string; apiKey: string } | null {
-  const apiKey = env.RUNNINGHUB_API_KEY ?? '';
+export function runningHubFromEnv(config: Config): { baseUrl: string; apiKey: string } | null {
+  const apiKey = config.RUNNINGHUB_API_KEY;
   if (!apiKey) return null;
-  return { apiKey, baseUrl: env.RUNNINGHUB_BASE_URL || defaultRunningHubBaseUrl };
+  return { apiKey, baseUrl: config.RUNNINGHUB_BASE_URL };
 }
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

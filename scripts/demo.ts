@@ -6,6 +6,7 @@
 //   npm run demo -- --api URL --database-url URL --jwt-secret S   against any fila
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, type Config } from '../common/config.ts';
 import { CliError, readLocalSystem } from './config.ts';
 import { bold, green, red, seconds } from './format.ts';
 import { runDemo, type DemoResult, type DemoTarget } from './demo/run.ts';
@@ -38,7 +39,7 @@ export function printReport(out: NodeJS.WritableStream, r: DemoResult): void {
   out.write(lines.join('\n'));
 }
 
-export async function main(argv = process.argv.slice(2)): Promise<number> {
+export async function main(argv = process.argv.slice(2), config: Config = loadConfig()): Promise<number> {
   const { values } = parseArgs({
     args: argv, strict: true,
     options: {
@@ -52,12 +53,12 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   if (!Number.isInteger(users) || users < 10 || users > 2000) throw new CliError(`--users must be an integer from 10 to 2000, not "${values.users}"`, 2);
   let target: DemoTarget | undefined;
   if (values.attach) {
-    const local = readLocalSystem();
+    const local = readLocalSystem(config);
     if (!local) throw new CliError('--attach: no `npm start` is running (no live state file in FILA_DATA_DIR)');
     target = { apiUrl: local.apiUrl, databaseUrl: local.databaseUrl, jwtSecret: local.jwtSecret };
   } else if (values.api) {
-    const databaseUrl = values['database-url'] ?? process.env.DATABASE_URL;
-    const jwtSecret = values['jwt-secret'] ?? process.env.FILA_JWT_SECRET;
+    const databaseUrl = values['database-url'] ?? config.DATABASE_URL;
+    const jwtSecret = values['jwt-secret'] ?? config.FILA_JWT_SECRET;
     if (!databaseUrl || !jwtSecret) throw new CliError('--api needs --database-url (or DATABASE_URL) and --jwt-secret (or FILA_JWT_SECRET)', 2);
     target = { apiUrl: values.api, databaseUrl, jwtSecret };
   }
@@ -65,6 +66,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
   process.stdout.write(target ? `fila demo: driving ${target.apiUrl}\n` : 'fila demo: starting a system of its own (embedded PostgreSQL, fake RunningHub)…\n');
   const result = await runDemo({
     users, fast: values.fast === true, live, out: process.stdout, target,
+    ...(config.LOG_LEVEL ? { logLevel: config.LOG_LEVEL } : {}),
     ...(values['lost-webhook'] ? { lostWebhook: true } : {}),
   });
   printReport(process.stdout, result);
@@ -73,7 +75,7 @@ export async function main(argv = process.argv.slice(2)): Promise<number> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().then((code) => { process.exitCode = code; }, (err: unknown) => {
-    process.stderr.write(`demo: ${err instanceof CliError ? err.message : (err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`demo: ${err instanceof CliError || err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
     process.exitCode = err instanceof CliError ? err.exitCode : 1;
   });
 }

@@ -1,12 +1,14 @@
 // `fila reap`: one reaper pass from outside the worker (system cron). The same code the worker's
 // crontab runs (worker/reaper.ts): soft-deadline jobs are checked with the provider, then
 // fila.reap_stale_jobs() ends hard-deadline and abandoned jobs.
-import pino from 'pino';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { reapOnce } from '../worker/reaper.ts';
 import { RunningHubClient } from '../worker/runninghub/client.ts';
-import { isDevelopment, readLocalSystem, runningHubFromEnv } from './config.ts';
+import { fakeRunningHubApiKey, type Config } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { readLocalSystem, runningHubFromEnv } from './config.ts';
+import pino from 'pino';
 
 export interface ReapSummary {
   provider: 'checked' | 'skipped';
@@ -18,20 +20,20 @@ export interface ReapSummary {
   summary: string;
 }
 
-function providerForReap(): { baseUrl: string; apiKey: string } | null {
-  const real = runningHubFromEnv();
+function providerForReap(config: Config): { baseUrl: string; apiKey: string } | null {
+  const real = runningHubFromEnv(config);
   if (real) return real;
   // development: the fake provider of a running `npm start`
-  const local = isDevelopment() ? readLocalSystem() : null;
-  return local?.fakeRunningHubUrl ? { baseUrl: local.fakeRunningHubUrl, apiKey: 'fake-runninghub-key' } : null;
+  const local = config.development ? readLocalSystem(config) : null;
+  return local?.fakeRunningHubUrl ? { baseUrl: local.fakeRunningHubUrl, apiKey: fakeRunningHubApiKey } : null;
 }
 
-export async function reap(databaseUrl: string): Promise<ReapSummary> {
+export async function reap(databaseUrl: string, config: Config): Promise<ReapSummary> {
   const pool = createPool(databaseUrl, 'fila_worker', 2);
-  const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination(2));
+  const logger = createLogger({ level: config.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   try {
     const db = new FilaDb(pool);
-    const provider = providerForReap();
+    const provider = providerForReap(config);
     // no provider configured: only the SQL part (hard deadlines, abandoned queued jobs)
     const r = await reapOnce({ db, runninghub: provider ? new RunningHubClient(provider) : null, logger });
     const reaped = r.reaped.map((j) => ({ job_id: j.id, status: j.status, error: j.error }));

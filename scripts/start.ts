@@ -1,44 +1,42 @@
 // `npm start`: the whole system in one command (see startSystem), with a banner that lets a person
 // try it with curl at once. Ctrl-C (or SIGTERM) stops everything cleanly, PostgreSQL last.
-import { onShutdown } from './lib/on-shutdown.ts';
+import { onShutdown } from '../common/shutdown.ts';
 import { rmSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import pino from 'pino';
-import { CliError, dataDir, isDevelopment, port, runningHubFromEnv, secrets, stateFile, type LocalSystemState } from './config.ts';
+import { ConfigError, loadConfig, type Config } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { CliError, dataDir, runningHubFromEnv, secrets, stateFile, type LocalSystemState } from './config.ts';
 import { developmentAccess, startSystem } from './system.ts';
 import { bold, cyan, dim } from './format.ts';
 
-export async function main(): Promise<void> {
+export async function main(config: Config = loadConfig()): Promise<void> {
   const started = performance.now();
-  const env = process.env;
-  const development = isDevelopment(env);
-  const { jwtSecret, webhookSecret } = secrets(env);
-  const fakeMs = env.FAKE_RUNNINGHUB_MS ? Number(env.FAKE_RUNNINGHUB_MS) : undefined;
-  if (fakeMs !== undefined && !(Number.isFinite(fakeMs) && fakeMs >= 0)) throw new CliError(`FAKE_RUNNINGHUB_MS must be a number of milliseconds, not "${env.FAKE_RUNNINGHUB_MS}"`);
-  const runninghub = runningHubFromEnv(env);
+  const { development } = config;
+  const { jwtSecret, webhookSecret } = secrets(config);
+  const runninghub = runningHubFromEnv(config);
   if (!development && !runninghub) throw new CliError('production mode: RUNNINGHUB_API_KEY must be set (the fake provider is for development only)');
-  const logger = pino({ level: env.LOG_LEVEL || 'info', base: { pid: process.pid } });
-  const dir = dataDir(env);
+  const logger = createLogger({ level: config.LOG_LEVEL, base: { pid: process.pid } });
+  const dir = dataDir(config);
 
   const system = await startSystem({
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl: config.DATABASE_URL,
     dataDir: dir,
     persistent: true,
-    port: port(env),
-    host: env.HOST || '127.0.0.1',
+    port: config.PORT,
+    host: config.HOST ?? '127.0.0.1',
     development,
     jwtSecret,
     webhookSecret,
     runninghub,
-    fakeDefaultMs: fakeMs,
-    publicUrl: env.FILA_PUBLIC_URL || undefined,
-    concurrency: env.FILA_WORKER_CONCURRENCY ? Number(env.FILA_WORKER_CONCURRENCY) : undefined,
+    fakeDefaultMs: config.FAKE_RUNNINGHUB_MS,
+    publicUrl: config.FILA_PUBLIC_URL,
+    concurrency: config.FILA_WORKER_CONCURRENCY,
     logger,
   });
 
   onShutdown(async (signal) => {
     process.stderr.write(`fila: ${signal}: stopping (API, worker, provider, PostgreSQL)…\n`);
-    rmSync(stateFile(env), { force: true });
+    rmSync(stateFile(config), { force: true });
     try {
       await system.stop();
       process.stderr.write('fila: stopped\n');
@@ -62,7 +60,7 @@ export async function main(): Promise<void> {
       pid: process.pid, apiUrl: system.apiUrl, databaseUrl: system.databaseUrl, jwtSecret,
       operatorToken: access.operator.token, fakeRunningHubUrl: system.fakeRunningHubUrl, users: access.users.map(({ id, token }) => ({ id, token })),
     };
-    writeFileSync(stateFile(env), JSON.stringify(state, null, 2), { mode: 0o600 });
+    writeFileSync(stateFile(config), JSON.stringify(state, null, 2), { mode: 0o600 });
     const [user] = access.users;
     lines.push(
       '',
@@ -87,7 +85,7 @@ export async function main(): Promise<void> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((err: unknown) => {
-    process.stderr.write(`fila: ${err instanceof CliError ? err.message : (err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`fila: ${err instanceof CliError || err instanceof ConfigError ? err.message : (err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;
   });
 }

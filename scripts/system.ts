@@ -4,15 +4,15 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import { startEmbedded, type EmbeddedServer } from '../db/embedded.ts';
-import { defaultPort } from './config.ts';
+import { startEmbedded, type EmbeddedServer } from '../dev/embedded-postgres.ts';
+import { defaultPort, fakeRunningHubApiKey } from '../common/config.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { startApiServer } from '../api/server.ts';
 import { signToken } from '../api/auth.ts';
 import { startWorker } from '../worker/runner.ts';
-import { startFakeRunningHub } from '../worker/runninghub/fake-server.ts';
+import { startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
 
 export interface SystemOptions {
   /** PostgreSQL to use; unset = embedded in `${dataDir}/pg` */
@@ -94,7 +94,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       const fake = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
       stack.push('fake RunningHub', () => fake.stop());
       fakeUrl = fake.url;
-      runninghub = { baseUrl: fake.url, apiKey: 'fake-runninghub-key' };
+      runninghub = { baseUrl: fake.url, apiKey: fakeRunningHubApiKey };
       mark('fake_runninghub');
     }
 
@@ -104,6 +104,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       databaseUrl: url, port: opts.port ?? defaultPort, host: opts.host ?? '127.0.0.1',
       jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
       uploadDir, publicUrl: opts.publicUrl, logger: logger.child({ component: 'api' }),
+      fakeProvider: fakeUrl !== null, // example hosts stand for files only when the fake reads them
     });
     stack.push('API', () => api.close());
     mark('api');

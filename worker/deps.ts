@@ -2,7 +2,7 @@
 import type pino from 'pino';
 import type { FilaDb } from '../db/fila.ts';
 import type { RunningHubClient } from './runninghub/client.ts';
-import type { ToolsConfig } from './tools/index.ts';
+import type { ToolsConfig } from '../common/tools/index.ts';
 import type { InputFileSource } from './input-files.ts';
 
 export interface WorkerDeps {

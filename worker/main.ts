@@ -1,72 +1,51 @@
-// `npm run worker`: one worker process. Reads its configuration from the environment, logs JSON
-// (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
-import pino from 'pino';
-import { apiKeyRedaction, startWorker } from './runner.ts';
-import { onShutdown } from '../scripts/lib/on-shutdown.ts';
-import { defaultPort, defaultRunningHubBaseUrl, developmentSecrets } from '../scripts/config.ts';
-import { loadToolsConfig } from './tools/index.ts';
-import { startFakeRunningHub } from './runninghub/fake-server.ts';
+// `npm run worker`: one worker process. Reads its configuration from the environment
+// (common/config.ts), logs JSON (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
+// It always talks to the RunningHub it is given: the fake provider is brought by `npm start`, the
+// demo and the tests, never by this process.
+import { developmentSecrets, loadConfig } from '../common/config.ts';
+import { createLogger } from '../common/logger.ts';
+import { onShutdown } from '../common/shutdown.ts';
+import { loadToolsConfig } from '../common/tools/index.ts';
+import { startWorker } from './runner.ts';
 
-const logger = pino({ name: 'fila-worker', level: process.env.LOG_LEVEL ?? 'info', redact: apiKeyRedaction });
+let logger = createLogger({ name: 'fila-worker' });
 
 export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
-function env(name: string): string | undefined {
-  const v = process.env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
 async function main(): Promise<void> {
-  const production = process.env.NODE_ENV === 'production';
+  const config = loadConfig();
+  logger = createLogger({ name: 'fila-worker', level: config.LOG_LEVEL });
+  const production = !config.development;
   const missing: string[] = [];
-  const databaseUrl = env('DATABASE_URL');
+  const { DATABASE_URL: databaseUrl, RUNNINGHUB_API_KEY: apiKey } = config;
   if (!databaseUrl) missing.push('DATABASE_URL (the PostgreSQL to work on)');
-  let webhookSecret = env('FILA_WEBHOOK_SECRET');
-  let apiKey = env('RUNNINGHUB_API_KEY');
-  let publicUrl = env('FILA_PUBLIC_URL');
+  let webhookSecret = config.FILA_WEBHOOK_SECRET;
+  let publicUrl = config.FILA_PUBLIC_URL;
   if (production) {
     if (!webhookSecret) missing.push('FILA_WEBHOOK_SECRET (the key of the per-job webhook token; the API must use the same)');
-    if (!apiKey) missing.push('RUNNINGHUB_API_KEY (the RunningHub account\'s API key)');
     // a loopback default would send every webhook nowhere
     if (!publicUrl) missing.push('FILA_PUBLIC_URL (the base URL RunningHub calls back, e.g. https://fila.example)');
   }
+  // without a key there is no provider to run jobs on, in development too
+  if (!apiKey) missing.push('RUNNINGHUB_API_KEY (the RunningHub account\'s API key; `npm start` runs a fake provider for development)');
   if (missing.length) {
     throw new StartupError(`cannot start the worker${production ? ' in production' : ''}: missing ${missing.join('; ')}`);
   }
   webhookSecret ??= developmentSecrets.webhookSecret;
-  publicUrl ??= `http://127.0.0.1:${defaultPort}`;
-  let baseUrl = env('RUNNINGHUB_BASE_URL');
-  const tools = loadToolsConfig(); // a bad configuration stops start-up, naming the key
-  let stopFake: (() => Promise<void>) | null = null;
-  if (!apiKey) {
-    apiKey = 'fake-runninghub-key';
-    if (!baseUrl) {
-      // development without a provider: a local fake RunningHub, like `npm start`
-      const fake = await startFakeRunningHub();
-      stopFake = () => fake.stop();
-      baseUrl = fake.url;
-      logger.warn({ fake_runninghub: fake.url }, 'RUNNINGHUB_API_KEY is not set: using a local fake RunningHub');
-    }
-  }
-  baseUrl ??= defaultRunningHubBaseUrl;
-  const concurrency = env('FILA_WORKER_CONCURRENCY') ? Number(env('FILA_WORKER_CONCURRENCY')) : undefined;
-  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) {
-    throw new StartupError(`FILA_WORKER_CONCURRENCY must be a positive integer, not ${env('FILA_WORKER_CONCURRENCY')}`);
-  }
-  const timeoutMs = env('RUNNINGHUB_TIMEOUT_MS') ? Number(env('RUNNINGHUB_TIMEOUT_MS')) : undefined;
+  publicUrl ??= `http://127.0.0.1:${config.PORT}`;
+  const tools = loadToolsConfig(config.FILA_WORKFLOWS_FILE); // a bad configuration stops start-up, naming the key
 
   const worker = await startWorker({
-    databaseUrl: databaseUrl!, runninghub: { baseUrl, apiKey, timeoutMs }, publicUrl, webhookSecret,
-    concurrency, crontab: env('FILA_WORKER_CRONTAB') !== 'off', logger, tools,
-    ...(env('FILA_UPLOAD_DIR') ? { uploadDir: env('FILA_UPLOAD_DIR') } : {}),
+    databaseUrl: databaseUrl!, runninghub: { baseUrl: config.RUNNINGHUB_BASE_URL, apiKey: apiKey!, timeoutMs: config.RUNNINGHUB_TIMEOUT_MS },
+    publicUrl, webhookSecret, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
+    ...(config.FILA_UPLOAD_DIR ? { uploadDir: config.FILA_UPLOAD_DIR } : {}),
   });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'stopping gracefully');
     try {
       await worker.stop();
-      await stopFake?.();
     } catch (err) {
       logger.error({ err }, 'error while stopping');
       throw err;

@@ -1,12 +1,13 @@
 // The worker: graphile-worker run() over a pool connected as fila_worker, fila's four tasks plus
 // the dispatch wake-up, and (unless crontab:false) the reaper every minute.
-import pino from 'pino';
+import type pino from 'pino';
+import { createLogger } from '../common/logger.ts';
 import { Logger as GraphileLogger, parseCronItems, run, type Task, type TaskList } from 'graphile-worker';
 import { z } from 'zod';
 import { createPool } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { RunningHubClient } from './runninghub/client.ts';
-import { loadToolsConfig, type ToolsConfig } from './tools/index.ts';
+import { loadToolsConfig, type ToolsConfig } from '../common/tools/index.ts';
 import type { WorkerDeps } from './deps.ts';
 import { startJob } from './tasks/start-job.ts';
 import { applyWebhook } from './tasks/apply-webhook.ts';
@@ -21,7 +22,7 @@ export interface StartWorkerOptions {
   concurrency?: number;
   crontab?: boolean;
   logger?: pino.Logger;
-  /** the tools configuration; default loadToolsConfig() (FILA_WORKFLOWS_FILE or worker/tools/workflows.json) */
+  /** the tools configuration; default loadToolsConfig() (common/tools/workflows.json) */
   tools?: ToolsConfig;
   /** graphile-worker's poll interval for future jobs (run_at), default 2000 ms */
   pollInterval?: number;
@@ -29,12 +30,6 @@ export interface StartWorkerOptions {
    *  URLs are read from it; without it they are fetched like any public URL */
   uploadDir?: string;
 }
-
-/** pino's redaction of the RunningHub API key, wherever a log line could carry it. */
-export const apiKeyRedaction = {
-  paths: ['apiKey', '*.apiKey', 'apikey', '*.apikey', 'runninghub.apiKey', 'env.RUNNINGHUB_API_KEY', 'RUNNINGHUB_API_KEY'],
-  censor: '[redacted]',
-};
 
 const jobPayload = z.object({ job_id: z.uuid() });
 const webhookPayload = z.object({ inbox_id: z.number().int().positive() });
@@ -75,7 +70,7 @@ function graphileLogger(log: pino.Logger): GraphileLogger {
 }
 
 export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): Promise<void> }> {
-  const logger = opts.logger ?? pino({ redact: apiKeyRedaction });
+  const logger = opts.logger ?? createLogger({ name: 'fila-worker' });
   const tools = opts.tools ?? loadToolsConfig();
   const concurrency = opts.concurrency ?? 8;
   const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4);

@@ -4,7 +4,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FilaApiError, JobManager, type Job } from '../client/index.ts';
-import { clearActive, fillSlots, snapshot, startTestApi, uid, upscalerInput, waitFor, type TestApi } from './support.ts';
+import { clearActive, fillSlots, snapshot, startTestApi, uid, upscalerInput, waitFor, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi({ sseHeartbeatMs: 1000 }); });
@@ -89,11 +89,11 @@ describe('JobManager', () => {
     expect(job.status).toBe('starting');
     expect(String(job.input.image_url)).toMatch(new RegExp(`^${api.url}/uploads/[0-9a-f-]{36}\\.png$`));
     const sub = collect(jm, job.id);
-    await waitFor(() => sub.updates.length >= 1, 'the first update');
+    await waitFor('the first update', () => sub.updates.length >= 1);
     await api.t.fila.markRunning(job.id, 'task-1');
-    await waitFor(() => sub.updates.length >= 2, 'running');
+    await waitFor('running', () => sub.updates.length >= 2);
     await api.t.fila.finishJob(job.id, 'completed', [{ url: 'https://cdn.example.com/r.png', type: 'png' }], null);
-    await waitFor(() => sub.updates.length >= 3, 'completed');
+    await waitFor('completed', () => sub.updates.length >= 3);
     expect(sub.statuses()).toEqual(['starting', 'running', 'completed']);
     expect(sub.updates[2]?.outputs).toEqual([{ url: 'https://cdn.example.com/r.png', type: 'png' }]);
     expect(sub.errors).toEqual([]);
@@ -132,19 +132,19 @@ describe('JobManager', () => {
       const jm = await manager(user, { baseUrl: proxy.url, pollsPerStreamRetry: 3 });
       const job = await jm.createJob('upscaler', upscalerInput);
       const sub = collect(jm, job.id);
-      await waitFor(() => sub.updates.length >= 1, 'the first update over the stream');
+      await waitFor('the first update over the stream', () => sub.updates.length >= 1);
       expect(sub.transports).toEqual(['stream']);
 
       proxy.cutStreams(); // the open stream's socket is destroyed, and every new one is refused
-      await waitFor(() => sub.transports.includes('polling'), 'the switch to polling');
+      await waitFor('the switch to polling', () => sub.transports.includes('polling'));
       // it keeps trying the stream every few polls (refused here) and keeps polling meanwhile
-      await waitFor(() => proxy.stats.refusedStreams >= 1 && sub.transports.filter((m) => m === 'polling').length >= 2, 'a refused retry of the stream');
+      await waitFor('a refused retry of the stream', () => proxy.stats.refusedStreams >= 1 && sub.transports.filter((m) => m === 'polling').length >= 2);
       await api.t.fila.finishJob(holders[0] as string, 'failed', null, 'provider said no');
-      await waitFor(() => sub.updates.length >= 2, 'starting, by polling');
+      await waitFor('starting, by polling', () => sub.updates.length >= 2);
       await api.t.fila.markRunning(job.id, 'task-p');
-      await waitFor(() => sub.updates.length >= 3, 'running, by polling');
+      await waitFor('running, by polling', () => sub.updates.length >= 3);
       await api.t.fila.finishJob(job.id, 'completed', [{ url: 'https://cdn.example.com/p.png', type: 'png' }], null);
-      await waitFor(() => sub.updates.length >= 4, 'completed, by polling');
+      await waitFor('completed, by polling', () => sub.updates.length >= 4);
       expect(sub.statuses()).toEqual(['queued#1', 'starting', 'running', 'completed']);
       expect(proxy.stats.polls).toBeGreaterThanOrEqual(3);
       expect(sub.errors).toEqual([]);
@@ -211,14 +211,14 @@ describe('JobManager', () => {
     const updates: Job[] = [];
     const resumed = await reloaded.resume((j) => updates.push(j));
     expect(resumed?.job.id).toBe(job.id);
-    await waitFor(() => updates.length >= 1, 'the resumed stream');
+    await waitFor('the resumed stream', () => updates.length >= 1);
     expect(updates[0]).toMatchObject({ id: job.id, status: 'queued', position: 1 });
     resumed?.unsubscribe();
 
     const stranger = await manager(uid());
     const errors: FilaApiError[] = [];
     stranger.subscribe(job.id, () => undefined, { onError: (e) => errors.push(e) });
-    await waitFor(() => errors.length === 1, 'the 404');
+    await waitFor('the 404', () => errors.length === 1);
     expect(errors[0]).toMatchObject({ status: 404, code: 'job_not_found' });
     expect(await stranger.getActiveJob()).toBeNull();
   });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../client/types.ts';
 import pino from 'pino';
 import { startApiServer } from '../server.ts';
-import { clearActive, fillSlots, jwtSecret, startTestApi, uid, upscalerInput, waitFor, webhookSecret, type TestApi } from './support.ts';
+import { clearActive, fillSlots, jwtSecret, startTestApi, uid, upscalerInput, waitFor, webhookSecret, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi({ sseHeartbeatMs: 200, presenceTouchMs: 100 }); });
@@ -74,7 +74,7 @@ describe('GET /v1/jobs/:id/events', () => {
     const sx = await openStream(userX, x);
     const sy = await openStream(userY, y);
     expect(sx.status).toBe(200);
-    await waitFor(() => sx.jobs.length >= 1 && sy.jobs.length >= 1, 'the first events');
+    await waitFor('the first events', () => sx.jobs.length >= 1 && sy.jobs.length >= 1);
     expect(seen(sx)).toEqual(['queued#1']);
     expect(seen(sy)).toEqual(['queued#2']);
     expect(sx.jobs[0]?.eta).toBeGreaterThan(0);
@@ -82,15 +82,15 @@ describe('GET /v1/jobs/:id/events', () => {
     // a slot holder finishes (as the worker reports it): x takes the slot, y moves up
     await api.t.fila.markRunning(holders[0] as string, 'task-h0');
     await api.t.fila.finishJob(holders[0] as string, 'completed', [{ url: 'https://cdn.example.com/h0.png', type: 'png' }], null);
-    await waitFor(() => sx.jobs.length >= 2 && sy.jobs.length >= 2, 'x to start and y to move up');
+    await waitFor('x to start and y to move up', () => sx.jobs.length >= 2 && sy.jobs.length >= 2);
     await api.t.fila.markRunning(x, 'task-x');
-    await waitFor(() => sx.jobs.length >= 3, 'x to run');
+    await waitFor('x to run', () => sx.jobs.length >= 3);
     await api.t.fila.finishJob(x, 'completed', [{ url: 'https://cdn.example.com/x.png', type: 'png' }], null);
     await sx.ended; // the server ends the stream after the terminal state
     expect(seen(sx)).toEqual(['queued#1', 'starting', 'running', 'completed']);
     expect(sx.jobs.at(-1)?.outputs).toEqual([{ url: 'https://cdn.example.com/x.png', type: 'png' }]);
     // x's end freed its slot for y: every position change and the start, each once
-    await waitFor(() => sy.jobs.length >= 3, 'y to start');
+    await waitFor('y to start', () => sy.jobs.length >= 3);
     expect(seen(sy)).toEqual(['queued#2', 'queued#1', 'starting']);
     sy.close();
     await sy.ended;
@@ -104,7 +104,7 @@ describe('GET /v1/jobs/:id/events', () => {
     expect(stranger.status).toBe(404);
     const op = await openStream(uid(), job, true);
     expect(op.status).toBe(200);
-    await waitFor(() => op.comments >= 2, 'two heartbeats');
+    await waitFor('two heartbeats', () => op.comments >= 2);
     expect(seen(op)).toEqual(['queued#1']);
     op.close();
     await op.ended;
@@ -128,10 +128,10 @@ describe('GET /v1/jobs/:id/events', () => {
     const s = await openStream(user, job);
     const age = async () => (await api.t.admin.query<{ age: number }>(
       'select extract(epoch from clock_timestamp() - last_seen_at)::float8 as age from fila.jobs where id = $1', [job])).rows[0]?.age ?? Infinity;
-    await waitFor(async () => (await age()) < 5, 'the open stream to touch the job');
+    await waitFor('the open stream to touch the job', async () => (await age()) < 5);
     // and again later: the touches go on while the stream is open (the SQL writes at most every 2 s)
     await api.t.admin.query("update fila.jobs set last_seen_at = now() - interval '1 hour' where id = $1", [job]);
-    await waitFor(async () => (await age()) < 5, 'a later touch');
+    await waitFor('a later touch', async () => (await age()) < 5);
     s.close();
     await s.ended;
   });
@@ -141,15 +141,14 @@ describe('GET /v1/jobs/:id/events', () => {
     const user = uid();
     const job = await submitAs(user);
     const s = await openStream(user, job);
-    await waitFor(() => s.jobs.length >= 1, 'the first event');
+    await waitFor('the first event', () => s.jobs.length >= 1);
     const killed = await api.t.admin.query<{ ok: boolean }>(
       "select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = 'fila-api-listen' and datname = current_database()");
     expect(killed.rows.map((r) => r.ok)).toEqual([true]);
-    await waitFor(async () => (await (await fetch(`${api.url}/healthz`)).json() as { listener: string }).listener === 'listening'
-      && (await api.t.admin.query("select 1 from pg_stat_activity where application_name = 'fila-api-listen' and datname = current_database()")).rowCount === 1,
-    'the LISTEN connection to come back');
+    await waitFor('the LISTEN connection to come back', async () => (await (await fetch(`${api.url}/healthz`)).json() as { listener: string }).listener === 'listening'
+      && (await api.t.admin.query("select 1 from pg_stat_activity where application_name = 'fila-api-listen' and datname = current_database()")).rowCount === 1);
     await api.t.fila.finishJob(holders[0] as string, 'failed', null, 'provider said no');
-    await waitFor(() => s.jobs.length >= 2, 'the start after the reconnect');
+    await waitFor('the start after the reconnect', () => s.jobs.length >= 2);
     expect(seen(s)).toEqual(['queued#1', 'starting']);
     s.close();
     await s.ended;

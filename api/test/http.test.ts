@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearActive, fillSlots, jwtSecret, snapshot, startTestApi, uid, upscalerInput, userA, waitFor, type TestApi } from './support.ts';
+import { clearActive, fillSlots, jwtSecret, snapshot, startTestApi, uid, upscalerInput, userA, waitFor, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi(); });
@@ -353,7 +353,7 @@ describe('uploads', () => {
     up.send(mp4Head);
     up.send(Buffer.alloc(8 * MB));
     // the file grows on disk while the client has not finished sending: streamed, not buffered
-    await waitFor(() => newFiles(before).some((f) => f.size >= 4 * MB), 'the first megabytes on disk', 15_000);
+    await waitFor('the first megabytes on disk', () => newFiles(before).some((f) => f.size >= 4 * MB), 15_000);
     up.send(Buffer.alloc(8 * MB, 1));
     up.end();
     const res = await up.response;
@@ -367,10 +367,10 @@ describe('uploads', () => {
     const broken = slowUpload(user, 'video/mp4', 'broken.mp4');
     broken.send(mp4Head);
     broken.send(Buffer.alloc(4 * MB));
-    await waitFor(() => newFiles(kept).some((f) => f.size >= 1 * MB), 'the partial file on disk', 15_000);
+    await waitFor('the partial file on disk', () => newFiles(kept).some((f) => f.size >= 1 * MB), 15_000);
     broken.abort();
     expect(await broken.response.then(() => 'answered', (e: unknown) => (e as Error).name)).toBe('AbortError');
-    await waitFor(() => newFiles(kept).length === 0, 'the partial file to be removed', 15_000);
+    await waitFor('the partial file to be removed', () => newFiles(kept).length === 0, 15_000);
   });
 
   it('refuses a video past 200 MB with 413 once it passes the limit, keeping nothing of it', async () => {

@@ -3,7 +3,7 @@
 // lease keeps its place. Real time passes here: the lease is set short, the reaper runs as is.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobManager, type Job } from '../client/index.ts';
-import { clearActive, fillSlots, sleep, startTestApi, uid, upscalerInput, waitFor, type TestApi } from './support.ts';
+import { clearActive, fillSlots, sleep, startTestApi, uid, upscalerInput, waitFor, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 const leaseSeconds = 4;
@@ -46,7 +46,7 @@ describe('presence', () => {
     const stopGone = goneTab.subscribe(goneJob.id, () => undefined);
     const firstView: Job[] = [];
     const stopFirst = reloadTab.subscribe(reloadJob.id, (j) => firstView.push(j));
-    await waitFor(() => firstView.length >= 1, 'the first page to see its job');
+    await waitFor('the first page to see its job', () => firstView.length >= 1);
 
     // the tab closes: its stream ends and nothing touches the job any more
     const closedAt = Date.now();
@@ -75,7 +75,7 @@ describe('presence', () => {
     // the reloaded page kept its place (same FIFO ticket) and moved up as the abandoned job left
     expect((await api.t.fila.job(reloadJob.id)).job.status).toBe('queued');
     expect(await seq(reloadJob.id)).toBe(placeBefore);
-    await waitFor(() => afterReload.at(-1)?.position === 1, 'the reloaded page to see position 1');
+    await waitFor('the reloaded page to see position 1', () => afterReload.at(-1)?.position === 1);
     // and the server-side job without presence is untouched by the reaper
     expect((await api.t.fila.job(backendJob.id)).json.position).toBe(2);
     resumed?.unsubscribe();

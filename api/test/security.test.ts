@@ -12,8 +12,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { clearActive, jwtSecret, snapshot, startTestApi, uid, webhookSecret, type TestApi } from './support.ts';
-import { webhookToken } from '../../worker/webhook-token.ts';
+import { clearActive, jwtSecret, snapshot, startTestApi, uid, webhookSecret, type TestApi } from '../../dev/test-support/api.ts';
+import { webhookToken } from '../../common/webhook-token.ts';
 import { LocalUploadStore, startUploadSweeper } from '../uploads.ts';
 
 const issuer = 'https://fila-test.supabase.co/auth/v1';

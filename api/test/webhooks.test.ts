@@ -2,8 +2,8 @@
 // leaves no trace; an unknown job is 404; a genuine one is stored and queued for the worker in one
 // transaction and answered at once; replays are stored but applied once.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { webhookToken, webhookUrl } from '../../worker/webhook-token.ts';
-import { clearActive, snapshot, startTestApi, uid, upscalerInput, webhookSecret, type TestApi } from './support.ts';
+import { webhookToken, webhookUrl } from '../../common/webhook-token.ts';
+import { clearActive, snapshot, startTestApi, uid, upscalerInput, webhookSecret, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi(); });

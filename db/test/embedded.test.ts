@@ -5,10 +5,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { resolveDataDir, startEmbedded } from '../embedded.ts';
+import { resolveDataDir, startEmbedded } from '../../dev/embedded-postgres.ts';
 
 const tsx = path.resolve('node_modules/.bin/tsx');
-const child = path.resolve('db/test-support/embedded-child.ts');
+const child = path.resolve('dev/embedded-postgres-child.ts');
 
 function run(dataDir: string, mode: string) {
   const p = spawn(tsx, [child, dataDir, mode], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -2,9 +2,9 @@
 // free slot — proven with many connections at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { onConnections, fulfilled, rejected } from '../test-support/concurrency.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { onConnections, fulfilled, rejected } from '../../dev/test-support/concurrency.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaDb, type Job } from '../fila.ts';
 
 let t: TestDatabase;

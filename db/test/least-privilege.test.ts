@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { createPool } from '../pool.ts';
 import { FilaDb } from '../fila.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 
 type ProcessRole = 'fila_app' | 'fila_worker';
 

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { migrate, migrationsDir, pendingMigrations } from '../migrate.ts';
-import { databaseUrl } from '../test-support/urls.ts';
+import { databaseUrl } from '../../dev/test-support/urls.ts';
 
 const serverUrl = inject('filaServerUrl');
 const created: string[] = [];

@@ -1,7 +1,7 @@
 // The state machine's guarded transitions, the reaper's SQL part, presence, webhooks inbox, roles.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaError } from '../errors.ts';
 import type { Job } from '../fila.ts';
 

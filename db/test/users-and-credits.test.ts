@@ -1,9 +1,9 @@
 // Rules 3 and 4: one active job per user; credits debited once, refunded in full exactly once.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../test-support/database.ts';
-import { onConnections, fulfilled, rejected } from '../test-support/concurrency.ts';
-import { fundedUser, upscaleInput } from '../test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { onConnections, fulfilled, rejected } from '../../dev/test-support/concurrency.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaDb } from '../fila.ts';
 import { FilaError } from '../errors.ts';
 

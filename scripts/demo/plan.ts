@@ -1,7 +1,7 @@
 // The demo's cast: who submits what, and what the fake provider is scripted to do with it
 // (`#fake=<outcome>` on the input URL, see DESIGN.md "The fake RunningHub").
 import { randomUUID } from 'node:crypto';
-import type { ToolName } from '../../worker/tools/index.ts';
+import type { ToolName } from '../../common/tools/index.ts';
 
 export type Role =
   | 'ok'            // succeeds

@@ -5,6 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { fakeRunningHubApiKey } from '../../common/config.ts';
+import { createLogger } from '../../common/logger.ts';
 import type pg from 'pg';
 import { createPool } from '../../db/pool.ts';
 import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
@@ -33,6 +35,8 @@ export interface DemoOptions {
   lostWebhook?: boolean;
   /** give up waiting for the jobs after this long */
   timeoutMs?: number;
+  /** our own system's log level (default silent: the demo prints its own view) */
+  logLevel?: string;
 }
 
 export interface DemoResult { report: DemoReport; durationMs: number; startupMs: number; jobs: number }
@@ -56,7 +60,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       system = await startSystem({
         databaseUrl: opts.databaseUrl, dataDir: dir, persistent: false, port: 0, development: true,
         jwtSecret, webhookSecret: randomBytes(24).toString('base64url'), fakeDefaultMs: opts.fast ? 300 : 1500,
-        logger: pino({ level: process.env.LOG_LEVEL || 'silent' }),
+        logger: createLogger({ level: opts.logLevel ?? 'silent' }),
       });
       const s = system;
       cleanups.push(() => s.stop());
@@ -91,7 +95,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     if (system?.fakeRunningHubUrl) {
       const workerPool: pg.Pool = createPool(target.databaseUrl, 'fila_worker', 2);
       cleanups.push(() => workerPool.end());
-      const deps = { db: new FilaDb(workerPool), runninghub: new RunningHubClient({ baseUrl: system.fakeRunningHubUrl, apiKey: 'fake-runninghub-key' }), logger: pino({ level: 'silent' }) };
+      const deps = { db: new FilaDb(workerPool), runninghub: new RunningHubClient({ baseUrl: system.fakeRunningHubUrl, apiKey: fakeRunningHubApiKey }), logger: pino({ level: 'silent' }) };
       let busy = false;
       reaperTimer = setInterval(() => {
         if (busy) return;

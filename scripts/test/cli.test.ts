@@ -3,10 +3,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
-import { fundedUser, upscaleInput } from '../../db/test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { verifyToken } from '../../api/auth.ts';
-import { createEmptyDatabase, fila } from './support.ts';
+import { createEmptyDatabase, fila } from '../../dev/test-support/processes.ts';
 
 let t: TestDatabase;
 let env: Record<string, string>;

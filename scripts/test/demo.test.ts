@@ -2,7 +2,7 @@
 // scripted outcome, and every verdict of its closing report (computed from the database) holds.
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { runDemo } from '../demo/run.ts';
 import { printReport } from '../demo.ts';
 

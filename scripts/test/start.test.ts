@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../config.ts';
-import { waitForLine } from './support.ts';
+import { waitForLine } from '../../dev/test-support/processes.ts';
 
 const dataDir = mkdtempSync(path.join(tmpdir(), 'fila-start-'));
 const children: ChildProcess[] = [];

@@ -3,9 +3,9 @@
 // mark_running. Never decide who runs next; never retry a create that may have reached the provider.
 import { FilaError } from '../../db/errors.ts';
 import { isTerminalStatus, type Job } from '../../db/fila.ts';
-import { webhookUrl } from '../webhook-token.ts';
+import { webhookUrl } from '../../common/webhook-token.ts';
 import { errorFields, type WorkerDeps } from '../deps.ts';
-import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../tools/index.ts';
+import { buildProviderRequest, ToolInputError, type ProviderRequest } from '../../common/tools/index.ts';
 import { InputFileError, uploadInputFile } from '../input-files.ts';
 import {
   failureMessage, providerWideCodes, RunningHubError, RunningHubUnreachableError, type NodeInfo,

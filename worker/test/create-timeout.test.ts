@@ -1,7 +1,7 @@
 // A create call that gets no answer in time may still have created a (paid) task: the worker never
 // creates again; the task's webhook, arriving while the job is still `starting`, completes it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

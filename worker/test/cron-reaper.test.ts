@@ -2,7 +2,7 @@
 // calling it. A job whose webhook is lost is completed by the first cron pass after its soft
 // deadline. This waits for a real minute boundary (up to about 60 s; other files run meanwhile).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

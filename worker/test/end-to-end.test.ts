@@ -2,9 +2,9 @@
 // a webhook receiver that stores webhooks the way the API does.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultWorkflowsFile } from '../tools/index.ts';
-import { webhookUrl } from '../webhook-token.ts';
-import { fifoViolations, startHarness, type Harness } from '../test-support/harness.ts';
+import { defaultWorkflowsFile } from '../../common/tools/index.ts';
+import { webhookUrl } from '../../common/webhook-token.ts';
+import { fifoViolations, startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 interface Node { nodeId: string; fieldName: string }
 const config = JSON.parse(readFileSync(defaultWorkflowsFile, 'utf8')) as {

@@ -2,11 +2,11 @@
 // not http(s) fails the job with a clear error (refunded) instead of completing with a link that
 // runs script in the dashboard or the tool page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
-import { fundedUser, upscaleInput } from '../../db/test-support/fixtures.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { applyTaskResult } from '../apply-result.ts';
 import { interpretOutputs } from '../runninghub/client.ts';
-import { testLogger } from '../test-support/harness.ts';
+import { testLogger } from '../../dev/test-support/harness.ts';
 import { FilaDb } from '../../db/fila.ts';
 
 let t: TestDatabase;

@@ -1,7 +1,7 @@
 // The provider unreachable (the fake's listening socket really closed) for a while: nobody fails,
 // nobody is refunded, dispatch pauses with a growing back-off, and the queue drains in order after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fifoViolations, startHarness, type Harness } from '../test-support/harness.ts';
+import { fifoViolations, startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {

@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeRunningHub, type FakeRunningHub } from '../runninghub/fake-server.ts';
+import { startFakeRunningHub, type FakeRunningHub } from '../../dev/fake-runninghub/server.ts';
 import { RunningHubClient, RunningHubError, RunningHubUnreachableError } from '../runninghub/client.ts';
 import { InputFileError, readInputFile } from '../input-files.ts';
 

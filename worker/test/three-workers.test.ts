@@ -1,8 +1,8 @@
 // Three worker processes at once, 200 jobs from 200 users: occupancy sampled from the database
 // throughout never exceeds the 3 slots, and jobs start in FIFO order.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fifoViolations, startHarness, type Harness } from '../test-support/harness.ts';
-import { isStarted, spawnWorker, type ChildWorker } from '../test-support/child-worker.ts';
+import { fifoViolations, startHarness, type Harness } from '../../dev/test-support/harness.ts';
+import { isStarted, spawnWorker, type ChildWorker } from '../../dev/test-support/child-worker.ts';
 
 let h: Harness;
 const children: ChildWorker[] = [];

@@ -1,7 +1,7 @@
 // The tools' mappings and their configuration (no provider involved).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { buildProviderRequest, defaultWorkflowsFile, loadToolsConfig, parseToolsConfig, ToolInputError, ToolsConfigError, toolInputSchemas, upscalerCategories } from '../tools/index.ts';
+import { buildProviderRequest, defaultWorkflowsFile, loadToolsConfig, parseToolsConfig, ToolInputError, ToolsConfigError, toolInputSchemas, upscalerCategories } from '../../common/tools/index.ts';
 
 const raw = () => JSON.parse(readFileSync(defaultWorkflowsFile, 'utf8')) as Record<string, Record<string, unknown>>;
 const config = loadToolsConfig(defaultWorkflowsFile);

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultWorkflowsFile, parseToolsConfig } from '../tools/index.ts';
-import { startHarness, type Harness } from '../test-support/harness.ts';
+import { defaultWorkflowsFile, parseToolsConfig } from '../../common/tools/index.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 let uploadDir: string;

@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultWorkflowsFile } from '../tools/index.ts';
-import { startFakeRunningHub, type FakeRunningHub } from '../runninghub/fake-server.ts';
-import { startHarness, type Harness } from '../test-support/harness.ts';
-import { isStarted, spawnWorker } from '../test-support/child-worker.ts';
+import { defaultWorkflowsFile } from '../../common/tools/index.ts';
+import { startFakeRunningHub, type FakeRunningHub } from '../../dev/fake-runninghub/server.ts';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
+import { isStarted, spawnWorker } from '../../dev/test-support/child-worker.ts';
 
 let h: Harness;
 let slowFake: FakeRunningHub;
@@ -39,6 +39,15 @@ describe('start-up', () => {
     expect(code).toBe(1);
     expect(w.output()).toContain('missing FILA_WEBHOOK_SECRET');
     expect(w.output()).toContain('RUNNINGHUB_API_KEY');
+  });
+
+  it('without RUNNINGHUB_API_KEY it refuses to start in development too, naming the variable, and starts no fake provider', async () => {
+    const w = spawnWorker({ NODE_ENV: 'development', DATABASE_URL: h.t.url, FILA_WORKER_CRONTAB: 'off' });
+    const { code } = await w.exited;
+    expect(code).toBe(1);
+    expect(w.output()).toContain('missing RUNNINGHUB_API_KEY');
+    expect(w.output()).not.toContain('fake RunningHub');
+    expect(w.lines.some(isStarted)).toBe(false);
   });
 
   it('a workflows file missing a key stops start-up with an error naming that key', async () => {

@@ -2,12 +2,13 @@
 // webhook receiver standing in for the API, and real graphile-worker instances.
 import pino from 'pino';
 import { randomUUID } from 'node:crypto';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
 import type { Job, JobStatus, TimelineEntry } from '../../db/fila.ts';
-import { startFakeRunningHub, type FakeRunningHub, type FakeRunningHubOptions } from '../runninghub/fake-server.ts';
-import { RunningHubClient } from '../runninghub/client.ts';
-import { startWorker, type StartWorkerOptions } from '../runner.ts';
-import { reapOnce, type ReapResult } from '../reaper.ts';
+import { startFakeRunningHub, type FakeRunningHub, type FakeRunningHubOptions } from '../fake-runninghub/server.ts';
+import { RunningHubClient } from '../../worker/runninghub/client.ts';
+import { startWorker, type StartWorkerOptions } from '../../worker/runner.ts';
+import { reapOnce, type ReapResult } from '../../worker/reaper.ts';
+import { waitFor } from './wait.ts';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver.ts';
 
 export const testLogger = pino({ level: process.env.FILA_TEST_LOG ?? 'silent' });
@@ -70,17 +71,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions } = {}):
     async job(id) {
       return (await t.fila.job(id)).job;
     },
-    async waitFor(what, fn, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      let delay = 20;
-      for (;;) {
-        const v = await fn();
-        if (v !== null && v !== undefined && v !== false) return v;
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 1.5, 200);
-      }
-    },
+    waitFor,
     async waitStatus(id, statuses, timeoutMs) {
       const want = Array.isArray(statuses) ? statuses : [statuses];
       let last: Job | null = null;

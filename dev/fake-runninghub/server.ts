@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { runningHubCodes, uploadLimitBytes } from './client.ts';
+import { runningHubCodes, uploadLimitBytes } from '../../worker/runninghub/client.ts';
 
 export type FakeScript =
   | { kind: 'ok'; ms: number }

@@ -1,44 +1,46 @@
-// The four tools: each one's input schema (the API validates with it, the worker maps the stored
-// input with it) and its mapping to a RunningHub workflow, whose ids come from configuration
-// (workflows.json beside this file, or the file named by FILA_WORKFLOWS_FILE).
+// The tool registry: the API validates with each tool's input schema, the worker maps the stored
+// input to a RunningHub workflow with it, the OpenAPI document names it, and the database's seeds
+// agree with its prices and deadlines. Workflow ids come from configuration (workflows.json beside
+// this file, or the file FILA_WORKFLOWS_FILE names).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { upscalerConfig, upscalerInput, upscalerRequest } from './upscaler.ts';
-import { poseChangerConfig, poseChangerInput, poseChangerRequest } from './pose-changer.ts';
-import { vesteAiConfig, vesteAiInput, vesteAiRequest } from './veste-ai.ts';
-import { videoUpscalerConfig, videoUpscalerInput, videoUpscalerRequest } from './video-upscaler.ts';
-import { ToolInputError, type ProviderRequest } from './provider-request.ts';
+import { upscaler } from './upscaler.ts';
+import { poseChanger } from './pose-changer.ts';
+import { vesteAi } from './veste-ai.ts';
+import { videoUpscaler } from './video-upscaler.ts';
+import { ToolInputError, type InputOptions, type ProviderRequest } from './provider-request.ts';
 
-export { ToolInputError, type ProviderNode, type ProviderRequest } from './provider-request.ts';
+export { ToolInputError, type InputOptions, type ProviderNode, type ProviderRequest, type ToolDefinition } from './provider-request.ts';
 
-export const toolNames = ['upscaler', 'pose_changer', 'veste_ai', 'video_upscaler'] as const;
-export type ToolName = (typeof toolNames)[number];
+/** Every tool, by the name jobs carry. A new tool: one file, one line here, its workflows.json entry. */
+export const tools = {
+  upscaler,
+  pose_changer: poseChanger,
+  veste_ai: vesteAi,
+  video_upscaler: videoUpscaler,
+} as const;
+
+export type ToolName = keyof typeof tools;
+export const toolNames = Object.keys(tools) as [ToolName, ...ToolName[]];
 
 export function isToolName(s: string): s is ToolName {
-  return (toolNames as readonly string[]).includes(s);
+  return Object.hasOwn(tools, s);
 }
 
-export function toolInputSchemas(opts: { upscalerCategories?: readonly string[] } = {}): Record<ToolName, z.ZodType<Record<string, unknown>>> {
-  return {
-    upscaler: upscalerInput(opts.upscalerCategories),
-    pose_changer: poseChangerInput,
-    veste_ai: vesteAiInput,
-    video_upscaler: videoUpscalerInput,
-  };
+export function toolInputSchemas(opts: InputOptions = {}): Record<ToolName, z.ZodType<Record<string, unknown>>> {
+  return Object.fromEntries(toolNames.map((name) => [name, tools[name].input(opts)])) as Record<ToolName, z.ZodType<Record<string, unknown>>>;
 }
 
 // Configuration ---------------------------------------------------------------------------------
 
 export const defaultWorkflowsFile = path.join(path.dirname(fileURLToPath(import.meta.url)), 'workflows.json');
 
+type ToolConfigs = { [K in ToolName]: (typeof tools)[K]['config'] };
 export const toolsConfigSchema = z.object({
   $comment: z.string().optional(),
-  upscaler: upscalerConfig,
-  pose_changer: poseChangerConfig,
-  veste_ai: vesteAiConfig,
-  video_upscaler: videoUpscalerConfig,
+  ...(Object.fromEntries(toolNames.map((name) => [name, tools[name].config])) as ToolConfigs),
 }).strict();
 export type ToolsConfig = z.infer<typeof toolsConfigSchema> & { file: string };
 
@@ -68,7 +70,7 @@ export function parseToolsConfig(raw: unknown, file = '(inline)'): ToolsConfig {
 }
 
 /** Read and validate the tools configuration (at start-up: a bad file stops the process). */
-export function loadToolsConfig(file: string = process.env.FILA_WORKFLOWS_FILE || defaultWorkflowsFile): ToolsConfig {
+export function loadToolsConfig(file: string = defaultWorkflowsFile): ToolsConfig {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(file, 'utf8'));
@@ -85,11 +87,7 @@ export function upscalerCategories(config: ToolsConfig): string[] {
 
 /** The provider request for a job, from its row alone (tool + stored input). */
 export function buildProviderRequest(job: { tool: string; input: unknown }, config: ToolsConfig): ProviderRequest {
-  switch (job.tool) {
-    case 'upscaler': return upscalerRequest(job.input, config.upscaler);
-    case 'pose_changer': return poseChangerRequest(job.input, config.pose_changer);
-    case 'veste_ai': return vesteAiRequest(job.input, config.veste_ai);
-    case 'video_upscaler': return videoUpscalerRequest(job.input, config.video_upscaler);
-    default: throw new ToolInputError(`Ferramenta sem mapeamento para o provedor: ${job.tool}`);
-  }
+  if (!isToolName(job.tool)) throw new ToolInputError(`Ferramenta sem mapeamento para o provedor: ${job.tool}`);
+  const tool = tools[job.tool] as { request(input: unknown, config: unknown): ProviderRequest };
+  return tool.request(job.input, config[job.tool]);
 }

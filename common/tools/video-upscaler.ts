@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
-import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
 
 export const videoUpscalerInput = z.object({
   video_url: fileUrl,
@@ -16,3 +16,13 @@ export function videoUpscalerRequest(input: unknown, cfg: VideoUpscalerConfig): 
   const v = parseStoredInput('video_upscaler', videoUpscalerInput, input);
   return { workflowId: cfg.workflowId, nodeInfoList: [fileNode(cfg.nodes.video, v.video_url, 'video')] };
 }
+
+export const videoUpscaler = defineTool({
+  name: 'video_upscaler',
+  openApiName: 'VideoUpscalerInput',
+  input: () => videoUpscalerInput,
+  config: videoUpscalerConfig,
+  request: videoUpscalerRequest,
+  prices: [{ match: {}, priority: 0, price: 10 }],
+  deadlines: { soft: '15 minutes', hard: '40 minutes' },
+});

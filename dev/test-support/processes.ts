@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { databaseUrl } from '../../db/test-support/urls.ts';
-import { repoRoot } from '../config.ts';
+import { databaseUrl } from './urls.ts';
+import { repoRoot } from '../../common/config.ts';
 
 export interface RunResult { code: number | null; stdout: string; stderr: string }
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
-import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
 
 export const poseChangerInput = z.object({
   person_image_url: fileUrl,
@@ -23,3 +23,13 @@ export function poseChangerRequest(input: unknown, cfg: PoseChangerConfig): Prov
     ],
   };
 }
+
+export const poseChanger = defineTool({
+  name: 'pose_changer',
+  openApiName: 'PoseChangerInput',
+  input: () => poseChangerInput,
+  config: poseChangerConfig,
+  request: poseChangerRequest,
+  prices: [{ match: {}, priority: 0, price: 3 }],
+  deadlines: { soft: '3 minutes', hard: '10 minutes' },
+});

@@ -5,8 +5,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { startEmbedded, type EmbeddedServer } from '../embedded.ts';
-import { migrate } from '../migrate.ts';
+import { startEmbedded, type EmbeddedServer } from '../embedded-postgres.ts';
+import { migrate } from '../../db/migrate.ts';
 import { databaseUrl } from './urls.ts';
 
 declare module 'vitest' {

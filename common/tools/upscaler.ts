@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
-import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderNode, type ProviderRequest } from './provider-request.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderNode, type ProviderRequest, defineTool } from './provider-request.ts';
 
 /** Categories come from configuration (tools config); these are the defaults. */
 export const defaultUpscalerCategories = ['pessoas', 'produto', 'comida', 'logo'] as const;
@@ -63,3 +63,13 @@ export function upscalerRequest(input: unknown, cfg: UpscalerConfig): ProviderRe
   }
   return { workflowId: workflow.workflowId, nodeInfoList };
 }
+
+export const upscaler = defineTool({
+  name: 'upscaler',
+  openApiName: 'UpscalerInput',
+  input: (opts) => upscalerInput(opts?.upscalerCategories),
+  config: upscalerConfig,
+  request: upscalerRequest,
+  prices: [{ match: {}, priority: 0, price: 2 }, { match: { version: 'pro' }, priority: 10, price: 4 }],
+  deadlines: { soft: '3 minutes', hard: '10 minutes' },
+});

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { fileUrl } from './file-url.ts';
-import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest } from './provider-request.ts';
+import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
 
 export const vesteAiInput = z.object({
   person_image_url: fileUrl,
@@ -23,3 +23,13 @@ export function vesteAiRequest(input: unknown, cfg: VesteAiConfig): ProviderRequ
     ],
   };
 }
+
+export const vesteAi = defineTool({
+  name: 'veste_ai',
+  openApiName: 'VesteAiInput',
+  input: () => vesteAiInput,
+  config: vesteAiConfig,
+  request: vesteAiRequest,
+  prices: [{ match: {}, priority: 0, price: 3 }],
+  deadlines: { soft: '3 minutes', hard: '10 minutes' },
+});

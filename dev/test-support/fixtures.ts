@@ -1,6 +1,6 @@
 // Small builders for SQL tests.
 import { randomUUID } from 'node:crypto';
-import type { FilaDb } from '../fila.ts';
+import type { FilaDb } from '../../db/fila.ts';
 
 export const upscaleInput = (n = 0) => ({ image_url: `https://files.test/in-${n}.png`, category: 'pessoas' });
 

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FilaDb } from '../../db/fila.ts';
-import { verifyWebhookToken } from '../webhook-token.ts';
+import { verifyWebhookToken } from '../../common/webhook-token.ts';
 
 export interface WebhookReceiver {
   url: string;

@@ -2,8 +2,8 @@
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { createPool, type DbRole } from '../pool.ts';
-import { FilaDb } from '../fila.ts';
+import { createPool, type DbRole } from '../../db/pool.ts';
+import { FilaDb } from '../../db/fila.ts';
 import { databaseUrl } from './urls.ts';
 
 export interface TestDatabase {

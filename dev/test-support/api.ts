@@ -4,9 +4,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { createTestDatabase, type TestDatabase } from '../../db/test-support/database.ts';
-import { signToken } from '../auth.ts';
-import { startApiServer, type ApiServer, type ApiServerOptions } from '../server.ts';
+import { createTestDatabase, type TestDatabase } from './database.ts';
+
+export { sleep, waitFor } from './wait.ts';
+import { signToken } from '../../api/auth.ts';
+import { startApiServer, type ApiServer, type ApiServerOptions } from '../../api/server.ts';
 
 export const jwtSecret = 'test-jwt-secret-0123456789abcdef';
 export const webhookSecret = 'test-webhook-secret';
@@ -91,20 +93,6 @@ export async function fillSlots(t: TestDatabase): Promise<string[]> {
     ids.push(job.id);
   }
   return ids;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 /** End every active job (slot holders fail, queued ones are canceled): each test starts with free slots. */

@@ -1,0 +1,187 @@
+// Every environment variable fila reads, in one zod schema: its type, default, which processes
+// read it, whether it exists for development only, and what it means. Each entry point parses the
+// environment once (loadConfig) and passes the typed result down; nothing else reads process.env.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Who reads a variable: the README's configuration table says the same. */
+export type ProcessKind = 'api' | 'worker' | 'start' | 'cli' | 'reap' | 'demo' | 'tests';
+
+export interface EnvVar<S extends z.ZodType = z.ZodType> {
+  schema: S;
+  usedBy: readonly ProcessKind[];
+  developmentOnly: boolean;
+  /** the default as a person reads it (the schema applies it) */
+  default?: string;
+  description: string;
+}
+
+// A blank value is an unset one: `FOO= npm run api` must not mean "the empty secret".
+const unsetIfBlank = (v: unknown) => (typeof v === 'string' ? (v.trim() === '' ? undefined : v.trim()) : v);
+const optionalString = z.preprocess(unsetIfBlank, z.string().optional());
+const optionalUrl = z.preprocess(unsetIfBlank, z.url({ protocol: /^https?$/ }).optional());
+const positiveInt = (what: string) =>
+  z.preprocess(unsetIfBlank, z.coerce.number({ error: `${what} must be a positive integer` })
+    .int(`${what} must be a positive integer`).positive(`${what} must be a positive integer`).optional());
+
+export const defaultPort = 8787;
+
+const all: readonly ProcessKind[] = ['api', 'worker', 'start', 'cli', 'reap', 'demo'];
+const v = <S extends z.ZodType>(spec: EnvVar<S>): EnvVar<S> => spec;
+
+export const envVars = {
+  NODE_ENV: v({
+    schema: optionalString, usedBy: all, developmentOnly: false,
+    description: '`production` turns off every development default: a missing secret stops start-up with a message naming it',
+  }),
+  DATABASE_URL: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start', 'cli', 'reap', 'demo'], developmentOnly: false,
+    description: 'the PostgreSQL primary; its login role must be a member of `fila_app` / `fila_worker` (`npm start` without it runs an embedded PostgreSQL)',
+  }),
+  FILA_LISTEN_DATABASE_URL: v({
+    schema: optionalString, usedBy: ['api'], developmentOnly: false,
+    description: 'where the API\'s one `LISTEN` connection goes (default `DATABASE_URL`): the direct, session-mode address when `DATABASE_URL` is a transaction-mode pooler',
+  }),
+  PORT: v({
+    schema: z.preprocess(unsetIfBlank, z.coerce.number({ error: 'PORT must be a port number' })
+      .int('PORT must be a port number').min(0, 'PORT must be a port number').max(65535, 'PORT must be a port number').default(defaultPort)),
+    usedBy: ['api', 'start'], developmentOnly: false, default: '8787', description: 'the API\'s listening port',
+  }),
+  HOST: v({
+    schema: optionalString, usedBy: ['api', 'start'], developmentOnly: false, default: '127.0.0.1 (0.0.0.0 for `npm run api` in production)',
+    description: 'the API\'s listening address',
+  }),
+  FILA_JWT_SECRET: v({
+    schema: optionalString, usedBy: ['api', 'start', 'cli', 'demo'], developmentOnly: false,
+    description: 'HS256 secret of bearer tokens (Supabase\'s JWT secret)',
+  }),
+  FILA_JWT_AUDIENCE: v({
+    schema: z.preprocess(unsetIfBlank, z.string().default('authenticated')), usedBy: ['api', 'start', 'cli'], developmentOnly: false,
+    default: 'authenticated', description: 'the `aud` a bearer token must carry (Supabase issues `authenticated`); a token for another audience is 401',
+  }),
+  FILA_JWT_ISSUER: v({
+    schema: optionalString, usedBy: ['api', 'start', 'cli'], developmentOnly: false,
+    description: 'when set, the `iss` a bearer token must carry (Supabase: `https://<project>.supabase.co/auth/v1`)',
+  }),
+  FILA_WEBHOOK_SECRET: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false,
+    description: 'key of the per-job webhook token; the same in every API and worker',
+  }),
+  FILA_PUBLIC_URL: v({
+    schema: optionalUrl, usedBy: ['api', 'worker', 'start'], developmentOnly: false,
+    description: 'base URL the provider calls back (and upload URLs start with)',
+  }),
+  FILA_UPLOAD_DIR: v({
+    schema: optionalString, usedBy: ['api', 'worker'], developmentOnly: false, default: '.data/uploads in development',
+    description: 'local upload folder; production may plug in another store. A worker that shares it reads fila\'s own upload URLs from it instead of fetching them',
+  }),
+  FILA_UPLOAD_MAX_FILES: v({
+    schema: positiveInt('FILA_UPLOAD_MAX_FILES'), usedBy: ['api'], developmentOnly: false, default: '20',
+    description: 'uploads one user may keep at once (past it: 429 `upload_quota_exceeded`)',
+  }),
+  FILA_UPLOAD_MAX_MB: v({
+    schema: positiveInt('FILA_UPLOAD_MAX_MB'), usedBy: ['api'], developmentOnly: false, default: '512',
+    description: 'megabytes of uploads one user may keep at once',
+  }),
+  FILA_UPLOAD_RETENTION_HOURS: v({
+    schema: positiveInt('FILA_UPLOAD_RETENTION_HOURS'), usedBy: ['api'], developmentOnly: false, default: '24',
+    description: 'an upload is deleted this long after it was stored…',
+  }),
+  FILA_UPLOAD_GRACE_MINUTES: v({
+    schema: positiveInt('FILA_UPLOAD_GRACE_MINUTES'), usedBy: ['api'], developmentOnly: false, default: '60',
+    description: '…or this long after a job that used it finished, whichever comes first (never while an active job needs it)',
+  }),
+  FILA_INPUT_CHECK_TIMEOUT_MS: v({
+    schema: positiveInt('FILA_INPUT_CHECK_TIMEOUT_MS'), usedBy: ['api'], developmentOnly: false, default: '4000',
+    description: 'the bound on checking a submit\'s input files (public address, readable) before the job exists',
+  }),
+  RUNNINGHUB_API_KEY: v({
+    schema: optionalString, usedBy: ['worker', 'start', 'reap'], developmentOnly: false,
+    description: 'the RunningHub account\'s API key (`npm start` without it runs the local fake provider)',
+  }),
+  RUNNINGHUB_BASE_URL: v({
+    schema: z.preprocess(unsetIfBlank, z.url({ protocol: /^https?$/ }).default('https://www.runninghub.ai')),
+    usedBy: ['worker', 'start', 'reap'], developmentOnly: false, default: 'https://www.runninghub.ai',
+    description: 'the provider\'s base URL',
+  }),
+  RUNNINGHUB_TIMEOUT_MS: v({
+    schema: positiveInt('RUNNINGHUB_TIMEOUT_MS'), usedBy: ['worker'], developmentOnly: false,
+    description: 'per-request timeout towards the provider',
+  }),
+  FILA_WORKFLOWS_FILE: v({
+    schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false, default: 'common/tools/workflows.json',
+    description: 'workflow and node ids per tool (validated at start-up; the API takes the upscaler categories from it)',
+  }),
+  FILA_WORKER_CONCURRENCY: v({
+    schema: positiveInt('FILA_WORKER_CONCURRENCY'), usedBy: ['worker', 'start'], developmentOnly: false, default: '8',
+    description: 'parallel tasks per worker process',
+  }),
+  FILA_WORKER_CRONTAB: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['on', 'off']).default('on')), usedBy: ['worker'], developmentOnly: false, default: 'on',
+    description: '`off` = no reaper cron in this process (then run `fila reap` from system cron)',
+  }),
+  LOG_LEVEL: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),
+    usedBy: all, developmentOnly: false, default: 'info (`fila reap`: warn, the demo: silent)',
+    description: 'pino level; logs are JSON lines, the API key is redacted',
+  }),
+  FILA_DATA_DIR: v({
+    schema: optionalString, usedBy: ['start', 'cli', 'demo'], developmentOnly: true, default: '.data/',
+    description: 'embedded PostgreSQL, uploads and the running system\'s state file',
+  }),
+  FAKE_RUNNINGHUB_MS: v({
+    schema: z.preprocess(unsetIfBlank, z.coerce.number({ error: 'FAKE_RUNNINGHUB_MS must be a number of milliseconds' })
+      .min(0, 'FAKE_RUNNINGHUB_MS must be a number of milliseconds').optional()),
+    usedBy: ['start', 'tests'], developmentOnly: true, default: '1500',
+    description: 'the fake provider\'s default task time',
+  }),
+  FILA_DEBUG: v({
+    schema: optionalString, usedBy: ['cli'], developmentOnly: false,
+    description: 'any value: the CLI prints a stack trace with an error',
+  }),
+  FILA_TEST_LOG: v({
+    schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('silent')),
+    usedBy: ['tests'], developmentOnly: true, default: 'silent',
+    description: 'log level of the processes the tests start in-process',
+  }),
+} as const;
+
+export type EnvVarName = keyof typeof envVars;
+
+export const envSchema = z.object(
+  Object.fromEntries(Object.entries(envVars).map(([k, spec]) => [k, spec.schema])) as { [K in EnvVarName]: (typeof envVars)[K]['schema'] },
+);
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  /** anything but NODE_ENV=production */
+  development: boolean;
+}
+
+/** A variable has a value fila cannot use: one line per variable, naming it. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parse the environment once, at an entry point. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '');
+      const raw = env[name];
+      return i.message.startsWith(name) ? `${i.message}, not "${raw}"` : `${name}: ${i.message}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  return { ...parsed.data, development: parsed.data.NODE_ENV !== 'production' };
+}
+
+/** Development-only secrets: used only outside production, and only when the variable is unset. */
+export const developmentSecrets = { jwtSecret: 'fila-dev-jwt-secret', webhookSecret: 'fila-dev-webhook-secret' } as const;
+
+/** The API key the fake RunningHub is called with (it checks that one is present, not its value). */
+export const fakeRunningHubApiKey = 'fake-runninghub-key';
