@@ -152,8 +152,10 @@ export async function receiveUpload(req: Request, store: UploadStore): Promise<S
   // settled, not rejected: a refusal is known while the rest of the body is still being read
   type Outcome = { stored: StoredUpload } | { refused: unknown };
   let outcome = null as Promise<Outcome> | null; // set by the parser's callback
+  let saved: Readable | null = null; // the file part being stored
   parser.on('file', (field, file, info) => {
     if (field !== 'file' || outcome) { file.resume(); return; }
+    saved = file;
     let saving: Promise<StoredUpload>;
     try {
       const { contentType, spec } = acceptedType(info.mimeType);
@@ -179,6 +181,13 @@ export async function receiveUpload(req: Request, store: UploadStore): Promise<S
   try {
     await pipeline(Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>), limit, parser);
   } catch (err) {
+    // the body broke off: the store must drop its half file before anyone is answered
+    if (saved && outcome) {
+      (saved as Readable).destroy(err as Error);
+      const settled: Outcome = await outcome;
+      // the part itself had ended before the body broke off: refused all the same, not kept
+      if ('stored' in settled) await store.delete(settled.stored.name);
+    }
     if (err instanceof ApiError) throw err;
     // "Unexpected end of form", a malformed part header, a body cut off: nothing was kept
     throw invalidInput([{ path: 'file', message: (err as Error).message }], 'Corpo multipart/form-data inválido ou incompleto.');

@@ -341,8 +341,12 @@ describe('uploads', () => {
       abort: () => aborter.abort(),
     };
   }
+  // a file may vanish between readdir and stat (a broken-off upload being removed)
   const newFiles = (before: Set<string>) => readdirSync(api.uploadDir).filter((f) => !before.has(f))
-    .map((f) => ({ name: f, size: statSync(path.join(api.uploadDir, f)).size }));
+    .flatMap((f) => {
+      const st = statSync(path.join(api.uploadDir, f), { throwIfNoEntry: false });
+      return st ? [{ name: f, size: st.size }] : [];
+    });
   const mp4Head = Buffer.from([0, 0, 0, 0x20, ...Buffer.from('ftypisom')]);
   const MB = 1024 * 1024;
 

@@ -31,6 +31,10 @@ begin
   end if;
   insert into fila.balances as b (user_id, balance) values (p_user_id, 0)
   on conflict on constraint balances_pkey do nothing;
+  if (select b.balance::bigint + p_amount from fila.balances b where b.user_id = p_user_id) > 2147483647 then
+    perform fila._raise('FL012', 'Saldo máximo excedido: este crédito passaria do limite de um saldo.',
+      format('an adjustment of %s would pass the largest balance (2147483647)', p_amount));
+  end if;
   update fila.balances b set balance = b.balance + p_amount, updated_at = now()
   where b.user_id = p_user_id and b.balance + p_amount::bigint >= 0;
   if not found then

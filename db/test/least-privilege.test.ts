@@ -187,3 +187,13 @@ describe('least privilege', () => {
     expect(rows).toEqual([{ kind: 'grant', amount: 7, reason: 'support ticket 12', operator_id: operator }]);
   });
 });
+
+describe('credit grants at the edge of the integer range', () => {
+  it('refuses a grant that would pass the largest balance with FL012, granting nothing', async () => {
+    const user = crypto.randomUUID();
+    await t.fila.grantCredits(user, 2_147_000_000, 'near the top');
+    const err = await t.fila.grantCredits(user, 1_000_000, 'one too many').then(() => null, (e: { code?: string; sqlstate?: string }) => e);
+    expect(err).toMatchObject({ code: 'balance_limit', sqlstate: 'FL012' });
+    expect(await t.fila.creditBalance(user)).toBe(2_147_000_000);
+  });
+});
