@@ -9,27 +9,33 @@ import { invalidInput } from './errors.ts';
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const unparsable = Symbol('unparsable');
 
-/** The first string the database could not store, with where it is, or null. */
-export function unstorableText(value: unknown, at: string[] = []): { path: string; message: string } | null {
+/** The first string the database could not store, with where it is, or null. Walked with an
+ *  explicit stack: a body nested 20,000 deep must not overflow ours. */
+export function unstorableText(value: unknown): { path: string; message: string } | null {
   const bad = (s: string): string | null =>
     s.includes('\u0000') ? 'contains a NUL character (\\u0000)' : loneSurrogate.test(s) ? 'contains a lone UTF-16 surrogate' : null;
-  if (typeof value === 'string') {
-    const why = bad(value);
-    return why ? { path: at.join('.'), message: why } : null;
-  }
-  if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) {
-      const found = unstorableText(v, [...at, String(i)]);
-      if (found) return found;
-    }
-    return null;
-  }
-  if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      const keyWhy = bad(k);
-      if (keyWhy) return { path: [...at, JSON.stringify(k)].join('.'), message: `key ${keyWhy}` };
-      const found = unstorableText(v, [...at, k]);
-      if (found) return found;
+  // each entry points at its parent: a path is built only for the one string reported
+  interface Node { value: unknown; key: string | null; parent: Node | null }
+  const pathOf = (n: Node, last?: string): string => {
+    const keys: string[] = last === undefined ? [] : [last];
+    for (let p: Node | null = n; p && p.key !== null; p = p.parent) keys.unshift(p.key);
+    return keys.join('.');
+  };
+  const todo: Node[] = [{ value, key: null, parent: null }];
+  for (let n = todo.pop(); n; n = todo.pop()) {
+    const v = n.value;
+    if (typeof v === 'string') {
+      const why = bad(v);
+      if (why) return { path: pathOf(n), message: why };
+    } else if (Array.isArray(v)) {
+      const parent = n;
+      v.forEach((item, i) => todo.push({ value: item, key: String(i), parent }));
+    } else if (v && typeof v === 'object') {
+      for (const [k, item] of Object.entries(v)) {
+        const keyWhy = bad(k);
+        if (keyWhy) return { path: pathOf(n, JSON.stringify(k)), message: `key ${keyWhy}` };
+        todo.push({ value: item, key: k, parent: n });
+      }
     }
   }
   return null;
