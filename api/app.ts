@@ -10,7 +10,9 @@ import { toolInputSchemas, toolNames, tools } from '../common/tools/index.ts';
 import type { FilaDb } from '../db/fila.ts';
 import { mountDashboard } from './dashboard/index.ts';
 import { mountToolPages } from './tool-pages/index.ts';
-import { requireAuth, requireOperator } from './auth.ts';
+import { requireAuth, requireOperator, type TokenAudience } from './auth.ts';
+import type { InputCheckOptions } from './input-check.ts';
+import { storableJson } from './json-text.ts';
 import type { AppEnv } from './context.ts';
 import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from './errors.ts';
 import type { JobEventsHub } from './job-events.ts';
@@ -22,7 +24,7 @@ import type { RouteContext } from './routes/openapi.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
-import type { UploadStore } from './uploads.ts';
+import type { UploadLimits, UploadStore } from './uploads.ts';
 
 export interface AppDeps {
   fila: FilaDb;
@@ -30,7 +32,13 @@ export interface AppDeps {
   metrics: ApiMetrics;
   logger: pino.Logger;
   jwtSecret: string;
+  /** the `aud` (and optional `iss`) tokens must carry (default `authenticated`, no issuer check) */
+  tokenAudience?: TokenAudience;
   webhookSecret: string;
+  /** input files are checked at submit (public addresses, readable); null: not checked */
+  inputCheck: InputCheckOptions | null;
+  /** per-user quota of kept uploads (default defaultUploadLimits) */
+  uploadLimits?: UploadLimits;
   development: boolean;
   /** null: uploads are refused (501) until a store is configured */
   uploads: UploadStore | null;
@@ -52,7 +60,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       if (!result.success) throw invalidInput(zodDetails(result.error, result.target === 'json' || result.target === 'form' ? [] : [result.target]));
     },
   });
-  const auth = requireAuth(deps.jwtSecret);
+  const auth = requireAuth(deps.jwtSecret, deps.tokenAudience);
   const operator = requireOperator();
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
@@ -78,11 +86,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     onError: () => { throw new ApiError(413, 'payload_too_large', 'Corpo da requisição grande demais.'); },
   });
   app.use('*', async (c, next) => (c.req.path === '/v1/uploads' ? next() : jsonLimit(c, next)));
+  app.use('*', storableJson());
 
   app.onError((e, c) => {
     const { status, body, unexpected } = toErrorResponse(e);
     const log = c.get('log') ?? logger;
     if (unexpected) log.error({ err: e }, 'request failed');
+    // malformed or hostile input is worth a look, without a stack; business refusals are routine
+    else if (status === 400 || status === 413 || status === 415) log.warn({ code: body.error.code, status, details: body.error.details }, 'bad request');
     else log.info({ code: body.error.code }, 'refused');
     // an unread body is dropped with its connection: tell the client not to reuse it
     if (status === 413) c.header('connection', 'close');
@@ -109,7 +120,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     });
   }
 
-  const dashboard = mountDashboard(app, { development: deps.development, jwtSecret: deps.jwtSecret, db: fila, logger });
+  const dashboard = mountDashboard(app, { development: deps.development, jwtSecret: deps.jwtSecret, tokenAudience: deps.tokenAudience, db: fila, logger });
   deps.onClose?.push(() => dashboard.close());
   return app;
 }

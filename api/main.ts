@@ -5,6 +5,7 @@ import { ConfigError, loadConfig, requireVars, type Config } from '../common/con
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { startApiServer } from './server.ts';
+import { defaultUploadLimits } from './uploads.ts';
 
 let config: Config;
 let required: { DATABASE_URL: string; FILA_JWT_SECRET: string; FILA_WEBHOOK_SECRET: string };
@@ -25,6 +26,16 @@ const server = await startApiServer({
   databaseUrl: required.DATABASE_URL, port: config.PORT, jwtSecret: required.FILA_JWT_SECRET,
   webhookSecret: required.FILA_WEBHOOK_SECRET, development, logger,
   host: config.HOST ?? (development ? '127.0.0.1' : '0.0.0.0'),
+  tokenAudience: { audience: config.FILA_JWT_AUDIENCE, issuer: config.FILA_JWT_ISSUER ?? null },
+  // without a RunningHub key a development API pairs with the fake provider
+  fakeProvider: development && !config.RUNNINGHUB_API_KEY,
+  uploadLimits: {
+    maxFiles: config.FILA_UPLOAD_MAX_FILES ?? defaultUploadLimits.maxFiles,
+    maxBytes: config.FILA_UPLOAD_MAX_MB ? config.FILA_UPLOAD_MAX_MB * 1024 * 1024 : defaultUploadLimits.maxBytes,
+    retentionSeconds: config.FILA_UPLOAD_RETENTION_HOURS ? config.FILA_UPLOAD_RETENTION_HOURS * 3600 : defaultUploadLimits.retentionSeconds,
+    graceSeconds: config.FILA_UPLOAD_GRACE_MINUTES ? config.FILA_UPLOAD_GRACE_MINUTES * 60 : defaultUploadLimits.graceSeconds,
+  },
+  ...(config.FILA_INPUT_CHECK_TIMEOUT_MS ? { inputCheckTimeoutMs: config.FILA_INPUT_CHECK_TIMEOUT_MS } : {}),
   ...(config.FILA_WORKFLOWS_FILE ? { workflowsFile: config.FILA_WORKFLOWS_FILE } : {}),
   ...(config.FILA_PUBLIC_URL ? { publicUrl: config.FILA_PUBLIC_URL } : {}),
   ...(config.FILA_LISTEN_DATABASE_URL ? { listenDatabaseUrl: config.FILA_LISTEN_DATABASE_URL } : {}),

@@ -105,10 +105,14 @@ export const QueueSchema = z.object({
   })),
 }).openapi('Queue');
 
+/** The largest credit grant or adjustment one request may make. */
+export const maxGrantAmount = 1_000_000;
+
 export const GrantBody = z.object({
   user_id: z.uuid(),
-  amount: z.number().int().refine((n) => n !== 0, 'amount must not be zero')
-    .openapi({ description: 'Positive: a top-up; negative: an adjustment (never below a zero balance)' }),
+  // bounded well inside PostgreSQL's integer: 3,000,000,000 is a 400 here, not an overflow there
+  amount: z.number().int().min(-maxGrantAmount).max(maxGrantAmount).refine((n) => n !== 0, 'amount must not be zero')
+    .openapi({ description: `Positive: a top-up; negative: an adjustment (never below a zero balance). At most ${maxGrantAmount} either way.` }),
   reason: z.string().trim().min(1).max(500),
 }).openapi('GrantCredits');
 

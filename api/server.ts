@@ -11,7 +11,9 @@ import { createApp, type AppDeps } from './app.ts';
 import { JobEventsHub } from './job-events.ts';
 import { loadToolsConfig, upscalerCategories } from '../common/tools/index.ts';
 import { ApiMetrics } from './metrics.ts';
-import { LocalUploadStore, type UploadStore } from './uploads.ts';
+import { defaultUploadLimits, LocalUploadStore, startUploadSweeper, type UploadLimits, type UploadStore } from './uploads.ts';
+import type { TokenAudience } from './auth.ts';
+import type { InputCheckOptions } from './input-check.ts';
 
 export { createApp, type AppDeps };
 
@@ -24,8 +26,21 @@ export interface ApiServerOptions {
   port: number;
   host?: string;
   jwtSecret: string;
+  /** `aud` (default `authenticated`) and optional `iss` that tokens must carry */
+  tokenAudience?: TokenAudience;
   webhookSecret: string;
   development: boolean;
+  /** the provider is the fake: example host names (files.example, x.test) count as readable
+   *  input files unless `#fake=unreadable:…` (default: development) */
+  fakeProvider?: boolean;
+  /** the bound on checking a submit's input files (default 4000 ms) */
+  inputCheckTimeoutMs?: number;
+  /** tests only: the address rule and resolver of the input check */
+  inputCheckNetwork?: InputCheckOptions['network'];
+  /** per-user upload quota and retention (default: defaultUploadLimits) */
+  uploadLimits?: UploadLimits;
+  /** how often expired uploads are deleted (default 60 s) */
+  uploadSweepMs?: number;
   /** local upload directory (default in development: .data/uploads) */
   uploadDir?: string;
   /** a store of your own (S3, Supabase Storage…); wins over uploadDir */
@@ -89,9 +104,24 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   const uploads = opts.uploadStore ?? (uploadDir ? new LocalUploadStore(uploadDir, publicUrl) : null);
 
   const onClose: Array<() => void> = [];
+  const uploadLimits = opts.uploadLimits ?? defaultUploadLimits;
+  if (uploads) {
+    const sweeper = startUploadSweeper(fila, uploads, uploadLimits, logger.child({ component: 'uploads' }), opts.uploadSweepMs);
+    onClose.push(() => sweeper.stop());
+  }
+  const local = uploads instanceof LocalUploadStore ? uploads : null;
   const deps: AppDeps = {
-    fila, hub, metrics, logger, uploads, onClose,
+    fila, hub, metrics, logger, uploads, onClose, uploadLimits,
     jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
+    ...(opts.tokenAudience ? { tokenAudience: opts.tokenAudience } : {}),
+    inputCheck: {
+      fakeProvider: opts.fakeProvider ?? opts.development,
+      timeoutMs: opts.inputCheckTimeoutMs ?? 4000,
+      ownUploads: local ? { publicBaseUrl: publicUrl, exists: (name) => local.exists(name) } : null,
+      ...(opts.inputCheckNetwork ? { network: opts.inputCheckNetwork } : {}),
+    },
+    ...(opts.sseHeartbeatMs !== undefined ? { sseHeartbeatMs: opts.sseHeartbeatMs } : {}),
+    ...(opts.presenceTouchMs !== undefined ? { presenceTouchMs: opts.presenceTouchMs } : {}),
     upscalerCategories: categories,
   };
   const app = createApp(deps);

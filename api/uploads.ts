@@ -11,7 +11,10 @@ import { randomUUID } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
+import type pino from 'pino';
+import type { FilaDb } from '../db/fila.ts';
 import { ApiError, invalidInput } from './errors.ts';
+import { storedUploadName } from '../common/own-uploads.ts';
 
 export interface StoredUpload {
   url: string;
@@ -24,7 +27,29 @@ export interface UploadStore {
   /** Keep what `content` yields and return the URL it can be fetched at. `content` errors when the
    *  file turns out too large, not what it claims, or the client goes away: then nothing is kept. */
   save(file: { content: Readable; contentType: string; extension: string }): Promise<StoredUpload>;
+  /** Remove a stored file (a refused upload, an expired one); a missing file is not an error. */
+  delete(name: string): Promise<void>;
 }
+
+/** Per-user quota and retention of uploads (configuration). */
+export interface UploadLimits {
+  maxFiles: number;
+  maxBytes: number;
+  /** a file is deleted this long after it was stored… */
+  retentionSeconds: number;
+  /** …or this long after a job that used it finished, whichever comes first */
+  graceSeconds: number;
+}
+export const defaultUploadLimits: UploadLimits = {
+  maxFiles: 20, maxBytes: 512 * 1024 * 1024, retentionSeconds: 24 * 3600, graceSeconds: 3600,
+};
+
+/** Headers of a served upload: the browser must take it for what it is, and run nothing in it. */
+export const servedFileHeaders = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; sandbox",
+  'cross-origin-resource-policy': 'cross-origin',
+} as const;
 
 const MB = 1024 * 1024;
 
@@ -124,12 +149,20 @@ export async function receiveUpload(req: Request, store: UploadStore): Promise<S
   }
   const declared = Number(req.headers.get('content-length') ?? Number.NaN);
   if (declared > maxUploadBody) throw bodyTooLarge();
-  const parser = busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 20 } });
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({ headers: { 'content-type': type }, limits: { files: 1, fields: 20 } });
+  } catch (err) {
+    // "Multipart: Boundary not found" and the like: the client's request, not our failure
+    throw invalidInput([{ path: 'content-type', message: (err as Error).message }], 'Cabeçalho multipart/form-data inválido (sem boundary?).');
+  }
   // settled, not rejected: a refusal is known while the rest of the body is still being read
   type Outcome = { stored: StoredUpload } | { refused: unknown };
   let outcome = null as Promise<Outcome> | null; // set by the parser's callback
+  let saved: Readable | null = null; // the file part being stored
   parser.on('file', (field, file, info) => {
     if (field !== 'file' || outcome) { file.resume(); return; }
+    saved = file;
     let saving: Promise<StoredUpload>;
     try {
       const { contentType, spec } = acceptedType(info.mimeType);
@@ -152,14 +185,26 @@ export async function receiveUpload(req: Request, store: UploadStore): Promise<S
       done(received > maxUploadBody ? bodyTooLarge() : null, chunk);
     },
   });
-  await pipeline(Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>), limit, parser);
+  try {
+    await pipeline(Readable.fromWeb(req.body as import('node:stream/web').ReadableStream<Uint8Array>), limit, parser);
+  } catch (err) {
+    // the body broke off: the store must drop its half file before anyone is answered
+    if (saved && outcome) {
+      (saved as Readable).destroy(err as Error);
+      const settled: Outcome = await outcome;
+      // the part itself had ended before the body broke off: refused all the same, not kept
+      if ('stored' in settled) await store.delete(settled.stored.name);
+    }
+    if (err instanceof ApiError) throw err;
+    // "Unexpected end of form", a malformed part header, a body cut off: nothing was kept
+    throw invalidInput([{ path: 'file', message: (err as Error).message }], 'Corpo multipart/form-data inválido ou incompleto.');
+  }
   if (!outcome) throw invalidInput([{ path: 'file', message: 'a file field is required' }], 'Envie um arquivo no campo file.');
   const result: Outcome = await outcome;
   if ('refused' in result) throw result.refused;
   return result.stored;
 }
 
-const storedName = /^[0-9a-f-]{36}\.(png|jpg|webp|mp4|mov|webm)$/;
 const contentTypeOf: Record<string, string> = Object.fromEntries(
   Object.entries(uploadTypes).map(([type, s]) => [s.extension, type]));
 
@@ -183,9 +228,24 @@ export class LocalUploadStore implements UploadStore {
     };
   }
 
+  async exists(name: string): Promise<boolean> {
+    if (!storedUploadName.test(name)) return false;
+    try {
+      return (await stat(path.join(this.dir, name))).isFile();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    if (!storedUploadName.test(name)) throw new Error(`not a stored upload's name: ${name}`);
+    await rm(path.join(this.dir, name), { force: true });
+  }
+
   /** A stored file as a stream, or null when there is no such file. */
   async open(name: string): Promise<{ body: ReadableStream; contentType: string; size: number } | null> {
-    if (!storedName.test(name)) return null;
+    if (!storedUploadName.test(name)) return null;
     const file = path.join(this.dir, name);
     try {
       const s = await stat(file);
@@ -200,4 +260,29 @@ export class LocalUploadStore implements UploadStore {
       throw err;
     }
   }
+}
+
+/** Deletes expired uploads every `everyMs`: past retention, or past their finished job's grace
+ *  (fila.expired_uploads decides); only then are they no longer counted (uploads_deleted). */
+export function startUploadSweeper(
+  fila: Pick<FilaDb, 'expiredUploads' | 'uploadsDeleted'>, store: UploadStore, limits: UploadLimits,
+  log: pino.Logger, everyMs = 60_000,
+): { sweep(): Promise<number>; stop(): void } {
+  let running: Promise<number> | null = null;
+  const sweep = (): Promise<number> => (running ??= (async () => {
+    try {
+      const names = await fila.expiredUploads(limits.retentionSeconds, limits.graceSeconds);
+      for (const name of names) await store.delete(name);
+      const n = names.length ? await fila.uploadsDeleted(names) : 0;
+      if (n) log.info({ deleted: n }, 'expired uploads deleted');
+      return n;
+    } finally {
+      running = null;
+    }
+  })());
+  const timer = setInterval(() => {
+    sweep().catch((err: unknown) => log.error({ err }, 'deleting expired uploads failed; retrying at the next sweep'));
+  }, everyMs);
+  timer.unref();
+  return { sweep, stop: () => clearInterval(timer) };
 }

@@ -58,6 +58,14 @@ export const envVars = {
     schema: optionalString, usedBy: ['api', 'start', 'cli', 'demo'], developmentOnly: false,
     description: 'HS256 secret of bearer tokens (Supabase\'s JWT secret)',
   }),
+  FILA_JWT_AUDIENCE: v({
+    schema: z.preprocess(unsetIfBlank, z.string().default('authenticated')), usedBy: ['api', 'start', 'cli'], developmentOnly: false,
+    default: 'authenticated', description: 'the `aud` a bearer token must carry (Supabase issues `authenticated`); a token for another audience is 401',
+  }),
+  FILA_JWT_ISSUER: v({
+    schema: optionalString, usedBy: ['api', 'start', 'cli'], developmentOnly: false,
+    description: 'when set, the `iss` a bearer token must carry (Supabase: `https://<project>.supabase.co/auth/v1`)',
+  }),
   FILA_WEBHOOK_SECRET: v({
     schema: optionalString, usedBy: ['api', 'worker', 'start'], developmentOnly: false,
     description: 'key of the per-job webhook token; the same in every API and worker',
@@ -67,8 +75,28 @@ export const envVars = {
     description: 'base URL the provider calls back (and upload URLs start with)',
   }),
   FILA_UPLOAD_DIR: v({
-    schema: optionalString, usedBy: ['api'], developmentOnly: false, default: '.data/uploads in development',
-    description: 'local upload folder; production may plug in another store',
+    schema: optionalString, usedBy: ['api', 'worker'], developmentOnly: false, default: '.data/uploads in development',
+    description: 'local upload folder; production may plug in another store. A worker that shares it reads fila\'s own upload URLs from it instead of fetching them',
+  }),
+  FILA_UPLOAD_MAX_FILES: v({
+    schema: positiveInt('FILA_UPLOAD_MAX_FILES'), usedBy: ['api'], developmentOnly: false, default: '20',
+    description: 'uploads one user may keep at once (past it: 429 `upload_quota_exceeded`)',
+  }),
+  FILA_UPLOAD_MAX_MB: v({
+    schema: positiveInt('FILA_UPLOAD_MAX_MB'), usedBy: ['api'], developmentOnly: false, default: '512',
+    description: 'megabytes of uploads one user may keep at once',
+  }),
+  FILA_UPLOAD_RETENTION_HOURS: v({
+    schema: positiveInt('FILA_UPLOAD_RETENTION_HOURS'), usedBy: ['api'], developmentOnly: false, default: '24',
+    description: 'an upload is deleted this long after it was stored…',
+  }),
+  FILA_UPLOAD_GRACE_MINUTES: v({
+    schema: positiveInt('FILA_UPLOAD_GRACE_MINUTES'), usedBy: ['api'], developmentOnly: false, default: '60',
+    description: '…or this long after a job that used it finished, whichever comes first (never while an active job needs it)',
+  }),
+  FILA_INPUT_CHECK_TIMEOUT_MS: v({
+    schema: positiveInt('FILA_INPUT_CHECK_TIMEOUT_MS'), usedBy: ['api'], developmentOnly: false, default: '4000',
+    description: 'the bound on checking a submit\'s input files (public address, readable) before the job exists',
   }),
   FILA_MAX_EVENT_STREAMS: v({
     schema: positiveInt('FILA_MAX_EVENT_STREAMS'), usedBy: ['api'], developmentOnly: false, default: '20000',

@@ -8,6 +8,8 @@ export const refusals = {
   FL006: { code: 'idempotency_key_reused', http: 409 },
   FL007: { code: 'ledger_append_only', http: 500 },
   FL008: { code: 'invalid_input', http: 400 },
+  FL011: { code: 'upload_quota_exceeded', http: 429 },
+  FL012: { code: 'balance_limit', http: 422 },
 } as const;
 
 export type RefusalState = keyof typeof refusals;

@@ -181,6 +181,9 @@ export interface SubmitRequest {
   presence?: boolean;
 }
 
+/** Per-user limits on kept uploads (configuration). */
+export interface UploadQuota { maxFiles: number; maxBytes: number }
+
 export type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 type JobWithJson = Job & { json: JobJson };
@@ -286,6 +289,35 @@ export class FilaDb {
   async grantCredits(userId: string, amount: number, reason: string, idempotencyKey?: string | null): Promise<number> {
     return (await this.one<{ balance: number }>('select fila.grant_credits($1, $2, $3, $4) as balance',
       [userId, amount, reason, idempotencyKey ?? null])).balance;
+  }
+
+  /** An operator's grant (the API's only way to move credits): the ledger entry names the operator. */
+  async grantCreditsByOperator(operatorId: string, userId: string, amount: number, reason: string, idempotencyKey?: string | null): Promise<number> {
+    return (await this.one<{ balance: number }>('select fila.grant_credits_by_operator($1, $2, $3, $4, $5) as balance',
+      [operatorId, userId, amount, reason, idempotencyKey ?? null])).balance;
+  }
+
+  // Uploads' quota and retention ------------------------------------------------------------------
+
+  /** Refuses (FL002 no balance, FL011 over quota) before an upload's body is read. */
+  async checkUploadQuota(userId: string, incomingBytes: number, quota: UploadQuota): Promise<void> {
+    await this.rows('select fila.check_upload_quota($1, $2, $3, $4)', [userId, incomingBytes, quota.maxFiles, quota.maxBytes]);
+  }
+
+  /** Counts a stored file against its user's quota, checked again under the user's lock. */
+  async recordUpload(userId: string, name: string, size: number, quota: UploadQuota): Promise<void> {
+    await this.rows('select fila.record_upload($1, $2, $3, $4, $5)', [userId, name, size, quota.maxFiles, quota.maxBytes]);
+  }
+
+  /** Stored files past their retention, or past their finished job's grace. */
+  async expiredUploads(retentionSeconds: number, graceSeconds: number, asOf?: Date): Promise<string[]> {
+    return (await this.rows<{ name: string }>(
+      `select u as name from fila.expired_uploads(make_interval(secs => $1), make_interval(secs => $2), coalesce($3, now())) u`,
+      [retentionSeconds, graceSeconds, asOf ?? null])).map((r) => r.name);
+  }
+
+  async uploadsDeleted(names: readonly string[]): Promise<number> {
+    return (await this.one<{ n: number }>('select fila.uploads_deleted($1) as n', [names])).n;
   }
 
   async creditBalance(userId: string): Promise<number> {

@@ -22,14 +22,17 @@ create table fila.credit_entries (
   reason text,
   idempotency_key text,
   created_at timestamp with time zone default now() not null,
+  operator_id uuid,
   constraint credit_entries_pkey PRIMARY KEY (id),
   constraint one_entry_per_job_and_kind UNIQUE (job_id, kind),
   constraint credit_entries_job_id_fkey FOREIGN KEY (job_id) REFERENCES fila.jobs(id),
   constraint debit_is_negative_refund_positive CHECK (kind = 'debit'::text AND amount <= 0 AND job_id IS NOT NULL OR kind = 'refund'::text AND amount >= 0 AND job_id IS NOT NULL OR kind = 'grant'::text AND job_id IS NULL AND amount <> 0),
   constraint grant_has_reason CHECK (kind <> 'grant'::text OR reason IS NOT NULL AND reason <> ''::text),
-  constraint kind_is_grant_debit_or_refund CHECK (kind = ANY (ARRAY['grant'::text, 'debit'::text, 'refund'::text]))
+  constraint kind_is_grant_debit_or_refund CHECK (kind = ANY (ARRAY['grant'::text, 'debit'::text, 'refund'::text])),
+  constraint operator_only_on_grants CHECK (operator_id IS NULL OR kind = 'grant'::text)
 );
 comment on table fila.credit_entries is 'Append-only credit ledger: debits negative, grants and refunds positive; one debit and at most one refund per job.';
+comment on column fila.credit_entries.operator_id is 'The operator (their user id, from their token) who made this grant through the API; null for a DBA''s or the CLI''s grant, and for debits and refunds.';
 
 create table fila.dispatch_state (
   singleton boolean default true not null,
@@ -209,6 +212,17 @@ comment on table fila.tools is 'The tools users may submit. soft_deadline: a run
 comment on column fila.tools.typical_duration is 'How long a task of this tool usually runs at the provider: a running job whose webhook has not come by then is asked about every few seconds.';
 comment on column fila.tools.disabled_reason is 'Why the tool refuses new submits (shown to users in the FL003 message and to operators): set by disable_tool, e.g. when RunningHub refuses its workflow.';
 
+create table fila.uploads (
+  name text not null,
+  user_id uuid not null,
+  size bigint not null,
+  created_at timestamp with time zone default now() not null,
+  deleted_at timestamp with time zone,
+  constraint uploads_pkey PRIMARY KEY (name),
+  constraint upload_size_not_negative CHECK (size >= 0)
+);
+comment on table fila.uploads is 'Input files stored through /v1/uploads: who sent them, how big, when; deleted_at once the file is gone (expired). Kept files count against the user''s quota.';
+
 create table fila.webhook_inbox (
   id bigint generated always as identity not null,
   job_id uuid not null,
@@ -240,6 +254,8 @@ CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE 
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
 CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
 CREATE INDEX jobs_user_recent ON fila.jobs USING btree (user_id, created_at DESC);
+CREATE INDEX uploads_kept_by_age ON fila.uploads USING btree (created_at) WHERE (deleted_at IS NULL);
+CREATE INDEX uploads_kept_by_user ON fila.uploads USING btree (user_id) WHERE (deleted_at IS NULL);
 CREATE INDEX webhook_inbox_by_job ON fila.webhook_inbox USING btree (job_id);
 CREATE INDEX webhook_inbox_by_task ON fila.webhook_inbox USING btree (((payload ->> 'taskId'::text)));
 CREATE INDEX webhook_inbox_pending ON fila.webhook_inbox USING btree (job_id) WHERE (processed_at IS NULL);
@@ -282,7 +298,8 @@ create view fila.credit_ledger as
     e.kind,
     e.amount,
     e.reason,
-    e.created_at
+    e.created_at,
+    e.operator_id
    FROM fila.credit_entries e;
 comment on view fila.credit_ledger is 'Every credit movement: debits negative, grants and refunds positive. A balance is the sum of its user''s rows.';
 
@@ -477,6 +494,7 @@ CREATE OR REPLACE FUNCTION fila._check_tool_input()
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_schema jsonb;
@@ -628,6 +646,47 @@ begin
   return ceil(v_t + v_k * d + v_offs[((p - v_n0 - 1) % v_n)::integer + 1])::integer;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION fila._grant_credits(p_user_id uuid, p_amount integer, p_reason text, p_idempotency_key text, p_operator_id uuid)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_prior fila.credit_entries;
+begin
+  if p_user_id is null or coalesce(p_amount, 0) = 0 or coalesce(p_reason, '') = '' then
+    raise exception 'grant_credits needs a user, a non-zero amount and a reason' using errcode = '22023';
+  end if;
+  perform fila._lock_user(p_user_id);
+  if p_idempotency_key is not null then
+    select * into v_prior from fila.credit_entries e
+    where e.user_id = p_user_id and e.kind = 'grant' and e.idempotency_key = p_idempotency_key;
+    if found then
+      if v_prior.amount <> p_amount then
+        perform fila._raise('FL006', 'Esta chave de idempotência já foi usada para outro pedido.',
+          format('key %s granted %s, not %s', p_idempotency_key, v_prior.amount, p_amount));
+      end if;
+      return fila.credit_balance(p_user_id);
+    end if;
+  end if;
+  insert into fila.balances as b (user_id, balance) values (p_user_id, 0)
+  on conflict on constraint balances_pkey do nothing;
+  if (select b.balance::bigint + p_amount from fila.balances b where b.user_id = p_user_id) > 2147483647 then
+    perform fila._raise('FL012', 'Saldo máximo excedido: este crédito passaria do limite de um saldo.',
+      format('an adjustment of %s would pass the largest balance (2147483647)', p_amount));
+  end if;
+  update fila.balances b set balance = b.balance + p_amount, updated_at = now()
+  where b.user_id = p_user_id and b.balance + p_amount::bigint >= 0;
+  if not found then
+    perform fila._raise('FL002', 'Créditos insuficientes.',
+      format('an adjustment of %s would leave a negative balance', p_amount));
+  end if;
+  insert into fila.credit_entries (user_id, kind, amount, reason, idempotency_key, operator_id)
+  values (p_user_id, 'grant', p_amount, p_reason, p_idempotency_key, p_operator_id);
+  return fila.credit_balance(p_user_id);
+end;
+$function$;
+comment on function fila._grant_credits(uuid,integer,text,text,uuid) is 'The one body of grant_credits and grant_credits_by_operator.';
 
 CREATE OR REPLACE FUNCTION fila._job_for_update(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid)
  RETURNS fila.jobs
@@ -900,6 +959,7 @@ CREATE OR REPLACE FUNCTION fila.activity_history(hours integer DEFAULT 3, bucket
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   -- From the event log. Queue depth and slots in use are levels: today's level (the jobs table, in
   -- the same snapshot as the events) minus what the events after each bucket's end changed, so only
@@ -977,6 +1037,7 @@ CREATE OR REPLACE FUNCTION fila.adopt_provider_task(job_id uuid, provider_task_i
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -1033,11 +1094,45 @@ end;
 $function$;
 comment on function fila.cancel_job(uuid,uuid) is 'queued|starting|running -> canceled, refunded once; a provider task is canceled by the worker. user_id null = an operator. Another user''s job: FL004. Completed or failed: FL005. Already canceled: unchanged.';
 
+CREATE OR REPLACE FUNCTION fila.check_upload_quota(user_id uuid, incoming_bytes bigint, max_count integer, max_bytes bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_count integer;
+  v_bytes bigint;
+begin
+  if check_upload_quota.user_id is null or coalesce(check_upload_quota.incoming_bytes, -1) < 0
+     or coalesce(check_upload_quota.max_count, 0) < 1 or coalesce(check_upload_quota.max_bytes, 0) < 1 then
+    raise exception 'check_upload_quota needs a user, incoming_bytes >= 0 and positive limits' using errcode = '22023';
+  end if;
+  if fila.credit_balance(check_upload_quota.user_id) <= 0 then
+    perform fila._raise('FL002', 'Créditos insuficientes: envios de arquivos exigem saldo.',
+      format('user %s has no balance', check_upload_quota.user_id));
+  end if;
+  select count(*)::integer, coalesce(sum(u.size), 0)::bigint into v_count, v_bytes
+  from fila.uploads u where u.user_id = check_upload_quota.user_id and u.deleted_at is null;
+  if v_count + 1 > check_upload_quota.max_count
+     or v_bytes + check_upload_quota.incoming_bytes > check_upload_quota.max_bytes then
+    perform fila._raise('FL011',
+      format('Limite de arquivos enviados atingido (%s arquivos, %s MB). Os antigos expiram sozinhos; tente mais tarde.',
+             check_upload_quota.max_count, round(check_upload_quota.max_bytes / 1048576.0)),
+      format('user %s keeps %s files, %s bytes; this one adds %s bytes', check_upload_quota.user_id, v_count, v_bytes,
+             check_upload_quota.incoming_bytes));
+  end if;
+end;
+$function$;
+comment on function fila.check_upload_quota(uuid,bigint,integer,bigint) is 'Refuses an upload: FL002 when the user has no balance, FL011 when one more file of incoming_bytes would pass max_count files or max_bytes kept. Read-only: the API asks before it reads a body.';
+
 CREATE OR REPLACE FUNCTION fila.claim_overdue_polls(max_jobs integer, poll_every interval DEFAULT '00:00:03'::interval)
  RETURNS SETOF fila.jobs
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   update fila.jobs j set last_polled_at = now()
   where j.id in (
@@ -1056,6 +1151,7 @@ CREATE OR REPLACE FUNCTION fila.credit_balance(user_id uuid)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select coalesce((select b.balance from fila.balances b where b.user_id = credit_balance.user_id), 0);
 $function$;
@@ -1066,6 +1162,7 @@ CREATE OR REPLACE FUNCTION fila.disable_tool(tool text, reason text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_tool fila.tools;
@@ -1107,6 +1204,7 @@ CREATE OR REPLACE FUNCTION fila.enable_tool(tool text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_tool fila.tools;
@@ -1123,6 +1221,29 @@ begin
 end;
 $function$;
 comment on function fila.enable_tool(text) is 'An operator fixed the tool''s workflow: it takes submits again and its queued jobs are dispatched in FIFO order.';
+
+CREATE OR REPLACE FUNCTION fila.expired_uploads(retention interval, grace interval, as_of timestamp with time zone DEFAULT now())
+ RETURNS SETOF text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  -- older than the retention, or used by a job of its owner that finished more than grace ago;
+  -- never while a job of its owner that names it still waits or runs
+  select u.name
+  from fila.uploads u
+  where u.deleted_at is null
+    and (u.created_at < expired_uploads.as_of - expired_uploads.retention
+         or exists (select 1 from fila.jobs j
+                    where j.user_id = u.user_id and j.finished_at < expired_uploads.as_of - expired_uploads.grace
+                      and strpos(j.input::text, u.name) > 0))
+    and not exists (select 1 from fila.jobs j
+                    where j.user_id = u.user_id and j.status in ('queued', 'starting', 'running')
+                      and strpos(j.input::text, u.name) > 0)
+  order by u.created_at;
+$function$;
+comment on function fila.expired_uploads(interval,interval,timestamp with time zone) is 'Stored files to delete as of as_of: older than retention, or named by a finished job of their owner past grace — but never one an active job still needs. The API deletes them, then calls uploads_deleted.';
 
 CREATE OR REPLACE FUNCTION fila.finish_job(job_id uuid, status fila.job_status, outputs jsonb DEFAULT NULL::jsonb, error text DEFAULT NULL::text)
  RETURNS fila.jobs
@@ -1170,42 +1291,31 @@ comment on function fila.finish_job(uuid,fila.job_status,jsonb,text) is 'startin
 
 CREATE OR REPLACE FUNCTION fila.grant_credits(user_id uuid, amount integer, reason text, idempotency_key text DEFAULT NULL::text)
  RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  select fila._grant_credits(grant_credits.user_id, grant_credits.amount, grant_credits.reason, grant_credits.idempotency_key, null);
+$function$;
+comment on function fila.grant_credits(uuid,integer,text,text) is 'A credit top-up (positive) or adjustment (negative, never below zero: FL002): a ledger row plus the balance; returns the balance. The same idempotency key twice grants once.';
+
+CREATE OR REPLACE FUNCTION fila.grant_credits_by_operator(operator_id uuid, user_id uuid, amount integer, reason text, idempotency_key text DEFAULT NULL::text)
+ RETURNS integer
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
-declare
-  v_prior fila.credit_entries;
 begin
-  if grant_credits.user_id is null or coalesce(grant_credits.amount, 0) = 0 or coalesce(grant_credits.reason, '') = '' then
-    raise exception 'grant_credits needs a user, a non-zero amount and a reason' using errcode = '22023';
+  if grant_credits_by_operator.operator_id is null then
+    raise exception 'grant_credits_by_operator needs the operator''s id' using errcode = '22023';
   end if;
-  perform fila._lock_user(grant_credits.user_id);
-  if grant_credits.idempotency_key is not null then
-    select * into v_prior from fila.credit_entries e
-    where e.user_id = grant_credits.user_id and e.kind = 'grant' and e.idempotency_key = grant_credits.idempotency_key;
-    if found then
-      if v_prior.amount <> grant_credits.amount then
-        perform fila._raise('FL006', 'Esta chave de idempotência já foi usada para outro pedido.',
-          format('key %s granted %s, not %s', grant_credits.idempotency_key, v_prior.amount, grant_credits.amount));
-      end if;
-      return fila.credit_balance(grant_credits.user_id);
-    end if;
-  end if;
-  insert into fila.balances as b (user_id, balance) values (grant_credits.user_id, 0)
-  on conflict on constraint balances_pkey do nothing;
-  update fila.balances b set balance = b.balance + grant_credits.amount, updated_at = now()
-  where b.user_id = grant_credits.user_id and b.balance + grant_credits.amount >= 0;
-  if not found then
-    perform fila._raise('FL002', 'Créditos insuficientes.',
-      format('an adjustment of %s would leave a negative balance', grant_credits.amount));
-  end if;
-  insert into fila.credit_entries (user_id, kind, amount, reason, idempotency_key)
-  values (grant_credits.user_id, 'grant', grant_credits.amount, grant_credits.reason, grant_credits.idempotency_key);
-  return fila.credit_balance(grant_credits.user_id);
+  return fila._grant_credits(grant_credits_by_operator.user_id, grant_credits_by_operator.amount,
+    grant_credits_by_operator.reason, grant_credits_by_operator.idempotency_key, grant_credits_by_operator.operator_id);
 end;
 $function$;
-comment on function fila.grant_credits(uuid,integer,text,text) is 'A credit top-up (positive) or adjustment (negative, never below zero: FL002): a ledger row plus the balance; returns the balance. The same idempotency key twice grants once.';
+comment on function fila.grant_credits_by_operator(uuid,uuid,integer,text,text) is 'grant_credits on an operator''s behalf (the API''s only way to move credits): the ledger entry records operator_id.';
 
 CREATE OR REPLACE FUNCTION fila.job(job_id uuid, user_id uuid DEFAULT NULL::uuid)
  RETURNS fila.jobs
@@ -1231,6 +1341,7 @@ CREATE OR REPLACE FUNCTION fila.job_created_by_this_transaction(job_id uuid)
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select coalesce(j.xmin = xid(pg_current_xact_id_if_assigned()), false)
   from fila.jobs j where j.id = job_created_by_this_transaction.job_id;
@@ -1242,6 +1353,7 @@ CREATE OR REPLACE FUNCTION fila.job_detail(job_id uuid)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select jsonb_build_object(
     'job', fila.job_json(j),
@@ -1287,6 +1399,7 @@ CREATE OR REPLACE FUNCTION fila.jobs_by_prefix(id_prefix text, max_rows integer 
  LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_hex text := lower(replace(coalesce(jobs_by_prefix.id_prefix, ''), '-', ''));
@@ -1357,6 +1470,7 @@ CREATE OR REPLACE FUNCTION fila.mark_webhook_processed(inbox_id bigint, outcome 
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   update fila.webhook_inbox w set processed_at = now(), outcome = mark_webhook_processed.outcome
   where w.id = mark_webhook_processed.inbox_id;
@@ -1368,6 +1482,7 @@ CREATE OR REPLACE FUNCTION fila.note_uncertain_create(job_id uuid, reason text)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -1493,6 +1608,7 @@ CREATE OR REPLACE FUNCTION fila.reapply_pending_webhooks(job_id uuid)
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_n integer := 0;
@@ -1539,6 +1655,7 @@ CREATE OR REPLACE FUNCTION fila.record_account_status(account text, current_task
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   insert into fila.provider_account_status as s (account, current_task_counts, remain_coins, remain_money, api_type, checked_at)
   values (record_account_status.account, record_account_status.current_task_counts, record_account_status.remain_coins,
@@ -1554,6 +1671,7 @@ CREATE OR REPLACE FUNCTION fila.record_orphan_task(job_id uuid, provider_task_id
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;
@@ -1582,6 +1700,7 @@ CREATE OR REPLACE FUNCTION fila.record_provider_result(job_id uuid, cost jsonb, 
  LANGUAGE sql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   update fila.jobs j
   set provider_cost = coalesce(record_provider_result.cost, j.provider_cost),
@@ -1589,6 +1708,25 @@ AS $function$
   where j.id = record_provider_result.job_id;
 $function$;
 comment on function fila.record_provider_result(uuid,jsonb,text) is 'What the provider reported about a finished task: its cost fields, and whether the result was recovered by asking (poll, reaper) instead of from a webhook.';
+
+CREATE OR REPLACE FUNCTION fila.record_upload(user_id uuid, name text, size bigint, max_count integer, max_bytes bigint)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  if coalesce(record_upload.name, '') = '' then
+    raise exception 'record_upload needs the stored file''s name' using errcode = '22023';
+  end if;
+  -- the user's lock: two uploads of one user cannot both pass the same remaining quota
+  perform fila._lock_user(record_upload.user_id);
+  perform fila.check_upload_quota(record_upload.user_id, record_upload.size, record_upload.max_count, record_upload.max_bytes);
+  insert into fila.uploads (name, user_id, size) values (record_upload.name, record_upload.user_id, record_upload.size);
+end;
+$function$;
+comment on function fila.record_upload(uuid,text,bigint,integer,bigint) is 'Counts a stored file against its user''s quota, checked again under the user''s lock (FL002, FL011 as check_upload_quota). On a refusal the API deletes the file it stored.';
 
 CREATE OR REPLACE FUNCTION fila.requeue_job(job_id uuid, reason text)
  RETURNS fila.jobs
@@ -1801,6 +1939,7 @@ CREATE OR REPLACE FUNCTION fila.uncertain_starts()
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select distinct j.id, w.payload ->> 'taskId', j.account
   from fila.jobs j
@@ -1810,11 +1949,28 @@ AS $function$
 $function$;
 comment on function fila.uncertain_starts() is 'Starting jobs whose create got no answer, with each task id their waiting webhooks name: candidates the worker confirms with the provider before adopt_provider_task.';
 
+CREATE OR REPLACE FUNCTION fila.uploads_deleted(names text[])
+ RETURNS integer
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  with gone as (
+    update fila.uploads u set deleted_at = now()
+    where u.name = any(uploads_deleted.names) and u.deleted_at is null
+    returning 1
+  )
+  select count(*)::integer from gone;
+$function$;
+comment on function fila.uploads_deleted(text[]) is 'The files are gone from the store: they no longer count against their owners'' quotas. Returns how many were marked.';
+
 CREATE OR REPLACE FUNCTION fila.user_jobs(user_id uuid, tool text DEFAULT NULL::text, status fila.job_status DEFAULT NULL::fila.job_status, before_job uuid DEFAULT NULL::uuid, max_rows integer DEFAULT 20)
  RETURNS jsonb
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   -- Keyset pagination on (created_at, id): the cursor is the last job of the previous page, and it
   -- only counts when it is the caller's own (someone else's id gives an empty page, not a leak).
@@ -1877,6 +2033,7 @@ CREATE OR REPLACE FUNCTION fila.webhook(inbox_id bigint)
  LANGUAGE sql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
   select * from fila.webhook_inbox w where w.id = webhook.inbox_id;
 $function$;
@@ -1887,6 +2044,7 @@ CREATE OR REPLACE FUNCTION fila.webhook_task_verdict(job_id uuid, provider_task_
  LANGUAGE plpgsql
  SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
 AS $function$
 declare
   v_job fila.jobs;

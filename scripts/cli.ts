@@ -1,7 +1,7 @@
 // `npx fila <command>`: the operator CLI. Every command talks to PostgreSQL through FilaDb (or runs
 // a process kind); every failure is one line on stderr and a non-zero exit.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createPool } from '../db/pool.ts';
+import { createPool, type DbRole } from '../db/pool.ts';
 import { FilaDb } from '../db/fila.ts';
 import { FilaError } from '../db/errors.ts';
 import { migrate, pendingMigrations } from '../db/migrate.ts';
@@ -20,8 +20,8 @@ interface Command {
 
 const out = (s = ''): void => { process.stdout.write(`${s}\n`); };
 
-async function withDb<T>(config: Config, fn: (db: FilaDb) => Promise<T>): Promise<T> {
-  const pool = createPool(databaseUrl(config), 'fila_app', 2);
+async function withDb<T>(config: Config, fn: (db: FilaDb) => Promise<T>, role: DbRole = 'fila_app'): Promise<T> {
+  const pool = createPool(databaseUrl(config), role, 2);
   try {
     return await fn(new FilaDb(pool));
   } finally {
@@ -315,10 +315,11 @@ screen shows) as long as one job starts with it; when several do, they are liste
       if (!Number.isInteger(amount) || amount === 0) throw new CliError(`amount must be a non-zero integer, not "${rawAmount}"`, 2);
       const reason = typeof values.reason === 'string' ? values.reason : 'granted with the fila CLI';
       const key = typeof values.key === 'string' ? values.key : null;
+      // grant_credits is the DBA's: it runs as DATABASE_URL's own login (the API's role cannot grant)
       await withDb(config, async (db) => {
         const balance = await db.grantCredits(user, amount, reason, key);
         out(`user ${user}: balance ${balance} credits`);
-      });
+      }, null);
     },
   },
   token: {

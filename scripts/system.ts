@@ -109,13 +109,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       databaseUrl: url, port: opts.port ?? defaultPort, host: opts.host ?? '127.0.0.1',
       jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
       uploadDir, publicUrl: opts.publicUrl, logger: logger.child({ component: 'api' }),
+      fakeProvider: fakeUrl !== null, // example hosts stand for files only when the fake reads them
     });
     stack.push('API', () => api.close());
     mark('api');
 
     const worker = await startWorker({
       databaseUrl: url, runninghub, publicUrl: opts.publicUrl ?? api.url,
-      webhookSecret: opts.webhookSecret, concurrency: opts.concurrency,
+      webhookSecret: opts.webhookSecret, concurrency: opts.concurrency, uploadDir,
       logger: logger.child({ component: 'worker' }),
     });
     stack.push('worker', () => worker.stop());
@@ -154,7 +155,8 @@ export interface DevelopmentAccess {
 
 /** Tokens for the development operator and users; the users get their credits once (idempotent). */
 export async function developmentAccess(system: Pick<RunningSystem, 'databaseUrl' | 'jwtSecret'>): Promise<DevelopmentAccess> {
-  const pool = createPool(system.databaseUrl, 'fila_app', 2);
+  // grant_credits is the DBA's (the API's role cannot grant): npm start's own database, its owner
+  const pool = createPool(system.databaseUrl, null, 2);
   try {
     const db = new FilaDb(pool);
     const users = [];

@@ -3,6 +3,7 @@
 import type pino from 'pino';
 import type { FilaDb, Job } from '../db/fila.ts';
 import { taskCost, type TaskResult } from './runninghub/client.ts';
+import { outputUrlsRefusal } from '../common/output-urls.ts';
 
 export type ApplyOutcome =
   | { applied: true; job: Job }
@@ -16,9 +17,11 @@ export async function applyTaskResult(
     return { applied: false, job: null, why: `provider says the task is not finished (${result.code} ${result.msg})` };
   }
   const before = (await db.job(jobId)).job;
-  const job = result.kind === 'success'
-    ? await db.finishJob(jobId, 'completed', result.files.map((f) => ({ url: f.fileUrl, type: f.fileType })), null)
-    : await db.finishJob(jobId, 'failed', null, result.message);
+  // links users will click: a result with a non-http(s) URL fails the job, saying so
+  const badOutput = result.kind === 'success' ? outputUrlsRefusal(result.files.map((f) => f.fileUrl)) : null;
+  const job = result.kind === 'failed' ? await db.finishJob(jobId, 'failed', null, result.message)
+    : badOutput ? await db.finishJob(jobId, 'failed', null, badOutput)
+      : await db.finishJob(jobId, 'completed', result.files.map((f) => ({ url: f.fileUrl, type: f.fileType })), null);
   const applied = before.status !== job.status;
   if (!applied) return { applied, job, why: `job already ${job.status}` };
   const cost = result.kind === 'success' ? taskCost(result.files) : {};

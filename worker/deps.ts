@@ -3,6 +3,7 @@ import type pino from 'pino';
 import type { FilaDb } from '../db/fila.ts';
 import type { RunningHubAccounts } from './runninghub/accounts.ts';
 import type { ToolsConfig } from '../common/tools/index.ts';
+import type { InputFileSource } from './input-files.ts';
 
 export interface WorkerDeps {
   db: FilaDb;
@@ -13,6 +14,8 @@ export interface WorkerDeps {
   publicUrl: string;
   webhookSecret: string;
   logger: pino.Logger;
+  /** where input files come from: fila's own uploads from the store, the rest from public addresses */
+  inputFiles?: InputFileSource;
 }
 
 export function errorFields(err: unknown): Record<string, unknown> {

@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     databaseUrl: databaseUrl!, runninghub: { baseUrl: config.RUNNINGHUB_BASE_URL, accounts: keys!, timeoutMs: config.RUNNINGHUB_TIMEOUT_MS },
     publicUrl, webhookSecret: webhookSecret!, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
     providerPoll: { intervalMs: config.FILA_PROVIDER_POLL_MS ?? 3000, everySeconds: Math.max(1, (config.FILA_PROVIDER_POLL_MS ?? 3000) / 1000) },
+    ...(config.FILA_UPLOAD_DIR ? { uploadDir: config.FILA_UPLOAD_DIR } : {}),
   });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'stopping gracefully');

@@ -36,6 +36,9 @@ export interface StartWorkerOptions {
   pollInterval?: number;
   /** asking the provider about late webhooks and uncertain creates (poller.ts); false: off */
   providerPoll?: PollOptions | false;
+  /** the API's local upload folder, when this worker shares it (FILA_UPLOAD_DIR): fila's own upload
+   *  URLs are read from it; without it they are fetched like any public URL */
+  uploadDir?: string;
 }
 
 const jobPayload = z.object({ job_id: z.uuid() });
@@ -102,6 +105,7 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     publicUrl: opts.publicUrl,
     webhookSecret: opts.webhookSecret,
     logger,
+    inputFiles: { ownUploads: opts.uploadDir ? { publicBaseUrl: opts.publicUrl, dir: opts.uploadDir } : null },
   };
   const parsedCronItems = parseCronItems(opts.crontab === false ? [] : [{
     task: 'reap',

@@ -10,7 +10,7 @@ import type { Context, Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import type pino from 'pino';
 import type { FilaDb } from '../../db/fila.ts';
-import { bearerToken, signToken, verifyToken, type Caller } from '../auth.ts';
+import { bearerToken, signToken, verifyToken, type Caller, type TokenAudience } from '../auth.ts';
 import { ApiError } from '../errors.ts';
 import { dashboardHtml } from './page.ts';
 import { bundleBrowserScript } from '../browser-bundle.ts';
@@ -21,6 +21,8 @@ export interface DashboardDeps {
   development: boolean;
   /** the HS256 secret the API verifies bearer tokens with (the dashboard requires an operator) */
   jwtSecret: string;
+  /** the `aud` / `iss` the API expects of tokens */
+  tokenAudience?: TokenAudience | undefined;
   /** FilaDb over the API's fila_app pool */
   db: FilaDb;
   logger?: pino.Logger;
@@ -41,7 +43,7 @@ export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): 
   const operator = async (c: Context): Promise<Caller> => {
     const token = bearerToken(c.req.header('authorization'));
     if (!token) throw new ApiError(401, 'unauthorized', 'Operator token required (Authorization: Bearer <token>).');
-    const caller = await verifyToken(deps.jwtSecret, token);
+    const caller = await verifyToken(deps.jwtSecret, token, deps.tokenAudience);
     if (!caller.operator) {
       throw new ApiError(403, 'forbidden', 'This is a user token, not an operator token: the dashboard needs a token with fila_role "operator" (npx fila token <id> --operator).');
     }
@@ -106,15 +108,17 @@ export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): 
   });
 
   app.post('/dashboard/try-user', async (c) => {
+    let caller: Caller;
     try {
-      await operator(c);
+      caller = await operator(c);
       if (!deps.development) throw new ApiError(404, 'not_found', 'The "try a tool" form exists only in development mode.');
     } catch (err) {
       return fail(c, err);
     }
     const userId = randomUUID();
-    await deps.db.grantCredits(userId, tryCredits, 'dashboard "try a tool" user (development)', `dashboard-try:${userId}`);
-    return c.json({ user_id: userId, token: await signToken(deps.jwtSecret, userId, { expiresIn: '12h' }), credits: tryCredits });
+    await deps.db.grantCreditsByOperator(caller.userId, userId, tryCredits, 'dashboard "try a tool" user (development)', `dashboard-try:${userId}`);
+    const token = await signToken(deps.jwtSecret, userId, { expiresIn: '12h', ...deps.tokenAudience });
+    return c.json({ user_id: userId, token, credits: tryCredits });
   });
 
   return { close: () => feed.close() };

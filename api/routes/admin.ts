@@ -23,7 +23,8 @@ export function adminRoutes({ app, deps, auth, operator }: RouteContext): void {
     },
   }), async (c) => {
     const body = c.req.valid('json');
-    const balance = await fila.grantCredits(body.user_id, body.amount, body.reason, c.req.valid('header')['idempotency-key']);
+    // recorded with the operator's id: the API's role holds no other way to move credits
+    const balance = await fila.grantCreditsByOperator(c.var.caller.userId, body.user_id, body.amount, body.reason, c.req.valid('header')['idempotency-key']);
     c.var.log.info({ grant_to: body.user_id, amount: body.amount }, 'credits granted');
     return c.json({ user_id: body.user_id, balance }, 200);
   });

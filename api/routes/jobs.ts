@@ -4,6 +4,7 @@ import { FilaError } from '../../db/errors.ts';
 import { isToolName, toolNames } from '../../common/tools/index.ts';
 import { ApiError, invalidInput, zodDetails } from '../errors.ts';
 import { jobEventStream } from '../event-stream.ts';
+import { checkInputFiles } from '../input-check.ts';
 import * as s from '../schemas.ts';
 import { authErrors, bearer, err, json, type RouteContext } from './openapi.ts';
 
@@ -18,11 +19,11 @@ export function jobRoutes({ app, deps, auth, scope }: RouteContext): void {
     responses: {
       201: { description: 'Created', content: json(s.JobSchema) },
       200: { description: 'The same Idempotency-Key again: the same job, not debited twice', content: json(s.JobSchema) },
-      400: err('Malformed body (details say where)'),
+      400: err('Malformed body (details say where), or an input URL that is not a public http(s) address'),
       ...authErrors,
       402: err('insufficient_credits'),
       409: err('user_has_active_job, or idempotency_key_reused'),
-      422: err('unknown_tool'),
+      422: err('unknown_tool, or input_unreadable: an input file did not answer (details: path, url, status or reason)'),
     },
   }), async (c) => {
     const body = c.req.valid('json');
@@ -34,6 +35,8 @@ export function jobRoutes({ app, deps, auth, scope }: RouteContext): void {
       }
       const parsed = schemas[body.tool].safeParse(body.input);
       if (!parsed.success) throw invalidInput(zodDetails(parsed.error, ['input']));
+      // before the job exists: no slot, no debit for a file that cannot be read
+      if (deps.inputCheck) await checkInputFiles(parsed.data, deps.inputCheck);
       const r = await fila.submitJob({
         userId: c.var.caller.userId, tool: body.tool, input: parsed.data,
         idempotencyKey: key ?? null, presence: body.presence ?? false,

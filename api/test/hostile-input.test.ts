@@ -21,38 +21,7 @@ import { jwtSecret, startTestApi, uid, upscalerInput, webhookSecret, type TestAp
  * change fixes one, the test says so and its group must shrink. Never add a case to hide it.
  */
 function knownHoles(): Array<{ hole: string; cases: string[] }> {
-  const uploadCuts: string[] = [];
-  for (let cut = 0; cut < goodUpload.length - 4; cut += 9) uploadCuts.push(`upload: multipart truncated to ${cut} bytes`);
   return [
-    {
-      hole: 'a loopback, private, link-local or metadata address is accepted as a job input file (201, debited)',
-      cases: urlFields.flatMap(([tool, field]) => privateUrls.map((u) => `submit: ${tool}.${field} = ${u.slice(0, 60)}`)),
-    },
-    {
-      hole: 'a NUL or a lone surrogate in a job input reaches PostgreSQL, whose jsonb refuses it: 500',
-      cases: urlFields.flatMap(([tool, field]) => [`submit: ${tool}.${field} with a NUL`, `submit: ${tool}.${field} with a lone surrogate`]),
-    },
-    {
-      hole: 'a NUL or a lone surrogate in a webhook payload reaches PostgreSQL: 500',
-      cases: ['webhook: good token, a NUL in the payload', 'webhook: good token, a lone surrogate in the payload'],
-    },
-    {
-      hole: 'a NUL in a grant reason is a 500; a lone surrogate is stored, silently replaced by U+FFFD',
-      cases: ['grant: reason "bonus\\u0000"', 'grant: reason "bonus\\ud800"'],
-    },
-    {
-      hole: 'grant amounts outside PostgreSQL integer (or overflowing a balance) pass validation: 500',
-      cases: ['grant: amount 2147483648', 'grant: amount -2147483649', 'grant: amount 1000000000000', 'grant: amount -1000000000000', 'grant: 2^31-1 on top of a balance (overflow)'],
-    },
-    {
-      hole: 'the JWT audience is not checked: a token minted for another application gets in everywhere',
-      cases: ['POST /v1/jobs', 'GET /v1/jobs/:id', 'GET /v1/jobs/:id/events', 'POST /v1/jobs/:id/heartbeat', 'GET /v1/me/active-job', 'GET /v1/me/credits',
-        'POST /v1/uploads', 'GET /v1/queue', 'POST /v1/admin/credits', 'POST /v1/jobs/:id/cancel'].map((r) => `${r}: token another audience`),
-    },
-    {
-      hole: 'multipart without a usable boundary, or cut short, is a 500 (busboy\'s error is not mapped); a file cut short may be kept on disk',
-      cases: ['upload: multipart without a boundary', 'upload: multipart with another boundary', ...uploadCuts],
-    },
     {
       hole: 'an input key "__proto__" slips past the strict input schema (accepted, 201)',
       cases: ['submit: an unknown input key __proto__'],

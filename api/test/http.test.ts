@@ -55,7 +55,7 @@ describe('authentication', () => {
       headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
     });
     const key = new TextEncoder().encode(jwtSecret);
-    const expired = await new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' }).setSubject(user)
+    const expired = await new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' }).setSubject(user).setAudience('authenticated')
       .setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(key);
     const otherSecret = await new SignJWT({ role: 'authenticated' }).setProtectedHeader({ alg: 'HS256' }).setSubject(user)
       .setExpirationTime('1h').sign(new TextEncoder().encode('not-the-secret'));
@@ -295,7 +295,7 @@ describe('uploads', () => {
   };
 
   it('stores an image and serves it back at the URL it answers', async () => {
-    const res = await upload(uid(), new Blob([png], { type: 'image/png' }));
+    const res = await upload(await funded(), new Blob([png], { type: 'image/png' }));
     expect(res.status).toBe(201);
     const stored = (await res.json()) as { url: string; size: number; content_type: string };
     expect(stored).toMatchObject({ size: png.length, content_type: 'image/png' });
@@ -308,7 +308,7 @@ describe('uploads', () => {
   });
 
   it('refuses a wrong type (415), content that is not what it claims (415), an image over 30 MB (413), no file (400), no token (401)', async () => {
-    const user = uid();
+    const user = await funded(); // uploads need a balance
     const filesBefore = readdirSync(api.uploadDir).length;
     await refused(upload(user, new Blob(['hello'], { type: 'text/plain' }), 'a.txt'), 415, 'unsupported_media_type');
     await refused(upload(user, new Blob(['not really a png'], { type: 'image/png' })), 415, 'unsupported_media_type');
@@ -341,13 +341,17 @@ describe('uploads', () => {
       abort: () => aborter.abort(),
     };
   }
+  // a file may vanish between readdir and stat (a broken-off upload being removed)
   const newFiles = (before: Set<string>) => readdirSync(api.uploadDir).filter((f) => !before.has(f))
-    .map((f) => ({ name: f, size: statSync(path.join(api.uploadDir, f)).size }));
+    .flatMap((f) => {
+      const st = statSync(path.join(api.uploadDir, f), { throwIfNoEntry: false });
+      return st ? [{ name: f, size: st.size }] : [];
+    });
   const mp4Head = Buffer.from([0, 0, 0, 0x20, ...Buffer.from('ftypisom')]);
   const MB = 1024 * 1024;
 
   it('writes a video to disk while it arrives (never the whole file in memory), and keeps nothing of an upload that breaks off', async () => {
-    const user = uid();
+    const user = await funded(); // uploads need a balance
     const before = new Set(readdirSync(api.uploadDir));
     const up = slowUpload(user, 'video/mp4', 'clip.mp4');
     up.send(mp4Head);
@@ -375,7 +379,7 @@ describe('uploads', () => {
 
   it('refuses a video past 200 MB with 413 once it passes the limit, keeping nothing of it', async () => {
     const before = new Set(readdirSync(api.uploadDir));
-    const up = slowUpload(uid(), 'video/mp4', 'long.mp4');
+    const up = slowUpload(await funded(), 'video/mp4', 'long.mp4');
     up.send(mp4Head);
     const chunk = Buffer.alloc(MB);
     for (let i = 0; i < 200; i++) up.send(chunk);

@@ -82,7 +82,7 @@ describe('slots and FIFO', () => {
 
     // finishers on their own connections, each finishing whatever holds a slot
     const finishers = (async () => {
-      const fp = t.pool('fila_app', 6);
+      const fp = t.pool('fila_worker', 6);
       const fila = new FilaDb(fp);
       const loops = Array.from({ length: 6 }, async () => {
         while (racing) {
@@ -143,8 +143,8 @@ describe('slots and FIFO', () => {
   });
 
   it('starts a submit that commits while a finish frees a slot (no lost wake-up), round after round', async () => {
-    const fp = t.pool('fila_app', 2);
-    const [a, b] = [await fp.connect(), await fp.connect()];
+    // a: the worker finishing, b: the API submitting
+    const [a, b] = [await t.pool('fila_worker', 1).connect(), await t.pool('fila_app', 1).connect()];
     const lost: string[] = [];
     try {
       // three slot holders, nobody waiting
@@ -174,9 +174,10 @@ describe('slots and FIFO', () => {
     expect((await counts()).starting).toBe(3);
     // the account has room for 8; the global cap decides (set_provider_account would dispatch itself)
     await t.fila.setProviderAccount('default', 8);
+    const workers = t.pool('fila_worker', 20);
     for (let slots = 4; slots <= 8; slots++) {
       await t.admin.query('update fila.settings set max_slots = $1', [slots]);
-      const results = await onConnections(pool, 20, (client) => new FilaDb(client).dispatch());
+      const results = await onConnections(workers, 20, (client) => new FilaDb(client).dispatch());
       expect(rejected(results)).toEqual([]);
       expect(fulfilled(results).flat()).toHaveLength(1);
       expect((await counts()).starting).toBe(slots);

@@ -186,7 +186,7 @@ describe('roles', () => {
   });
 
   it('refuses state changes under REPEATABLE READ, where the dispatch lock could not see what committed', async () => {
-    const c = await t.app.connect();
+    const c = await t.pool('fila_worker', 1).connect();
     try {
       await c.query('begin isolation level repeatable read');
       await expect(c.query('select * from fila.dispatch()')).rejects.toThrow(/READ COMMITTED/);

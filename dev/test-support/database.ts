@@ -11,7 +11,8 @@ export interface TestDatabase {
   url: string;
   /** superuser pool: the DBA's view (settings, raw checks) */
   admin: pg.Pool;
-  /** FilaDb over a pool connected as fila_app */
+  /** FilaDb over the superuser pool: fixtures and checks may call every function (the roles'
+   *  own limits are tested through `pool('fila_app' | 'fila_worker')`) */
   fila: FilaDb;
   app: pg.Pool;
   pool(role: DbRole, max: number): pg.Pool;
@@ -50,7 +51,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const app = pool('fila_app', 10);
   return {
     name, url, admin, app, pool,
-    fila: new FilaDb(app),
+    fila: new FilaDb(admin),
     connectionBudget: inject('filaConnectionBudget'),
     async drop() {
       await Promise.all(pools.map((p) => p.end()));

@@ -12,7 +12,9 @@ export type ToolName = (typeof toolNames)[number];
 export type Status = 'queued' | 'starting' | 'running' | 'completed' | 'failed' | 'canceled';
 export type RefusalCode =
   | 'user_has_active_job' | 'insufficient_credits' | 'unknown_tool' | 'job_not_found'
-  | 'invalid_transition' | 'idempotency_key_reused' | 'invalid_input';
+  | 'invalid_transition' | 'idempotency_key_reused' | 'invalid_input'
+  // refusals of operations the model does not generate (uploads, a balance past the integer range)
+  | 'upload_quota_exceeded' | 'balance_limit';
 
 export interface PriceRow { tool: ToolName; match: Record<string, string>; priority: number; price: number }
 

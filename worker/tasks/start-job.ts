@@ -61,7 +61,7 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
     let fieldValue = node.fieldValue;
     if (node.upload) {
       try {
-        fieldValue = await uploadInputFile(runninghub, node.fieldValue, node.upload);
+        fieldValue = await uploadInputFile(runninghub, node.fieldValue, node.upload, deps.inputFiles);
       } catch (err) {
         if (err instanceof InputFileError) return fail(deps, job, err.message, log);
         if (err instanceof RunningHubError) return refused(deps, job, err, log);

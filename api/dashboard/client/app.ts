@@ -99,7 +99,7 @@ function render(): void {
       <td>${time(j.created_at)}</td><td>${tool(j.tool)}</td><td>${badge(j.status)}</td>
       <td class="mono">${esc(short(j.job_id))}</td><td class="mono">${esc(short(j.user_id))}</td>
       <td class="num">${j.credit_cost}</td><td class="num">${dur(j.slot_seconds ?? (j.started_at && !j.finished_at ? age(j.started_at) : null))}</td>
-      <td>${j.error ? `<span class="err">${esc(j.error)}</span>` : j.outputs ? `<span class="outputs">${j.outputs.map((out, k) => `<a href="${esc(out.url)}" target="_blank" rel="noopener">${esc(out.type || 'output')} ${k + 1}</a>`).join('')}</span>` : '<span class="muted">–</span>'}</td></tr>`).join('')}
+      <td>${j.error ? `<span class="err">${esc(j.error)}</span>` : j.outputs ? `<span class="outputs">${j.outputs.map((out, k) => `<a href="${esc(out.url)}" target="_blank" rel="noopener noreferrer">${esc(out.type || 'output')} ${k + 1}</a>`).join('')}</span>` : '<span class="muted">–</span>'}</td></tr>`).join('')}
     </table>`;
 
   $('tools').innerHTML = `<table>

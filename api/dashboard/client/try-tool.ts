@@ -40,7 +40,7 @@ export function setUpTryForm(operatorToken: string): void {
     const render = (j: Job) => {
       const where = j.status === 'queued' && j.position ? ` · position ${j.position}${j.eta ? ` (about ${j.eta} s)` : ''}` : '';
       const result = j.error ? ` · <span class="err">${esc(j.error)}</span>`
-        : j.outputs ? ` · ${j.outputs.map((o, i) => `<a href="${esc(o.url)}" target="_blank" rel="noopener">output ${i + 1}</a>`).join(' ')}` : '';
+        : j.outputs ? ` · ${j.outputs.map((o, i) => `<a href="${esc(o.url)}" target="_blank" rel="noopener noreferrer">output ${i + 1}</a>`).join(' ')}` : '';
       show(`user <span class="mono">${esc(user.user_id.slice(0, 8))}</span> · job <span class="mono">${esc(j.id.slice(0, 8))}</span> ` +
         `<span class="badge ${esc(j.status)}">${esc(j.status)}</span>${where}${result}` +
         (j.status === 'queued' ? ' <button type="button" class="link" id="try-cancel">cancel</button>' : ''));
