@@ -255,7 +255,7 @@ The worker needs a key for every enabled account (RUNNINGHUB_ACCOUNTS=name=key,.
         }
         const a = await db.setProviderAccount(name, slots, enabled);
         out(`account ${a.account}: ${a.max_slots} slot(s), ${a.enabled ? 'enabled' : 'disabled (its jobs finish, nothing new starts on it)'}`);
-      });
+      }, null); // set_provider_account is the DBA's: DATABASE_URL's own login (no process role may call it)
     },
   },
   job: {

@@ -131,7 +131,9 @@ describe('input URLs into our network are refused at submit (SSRF)', () => {
       'http://[::1]:8787/x.png', 'http://localhost:5432/x.png', 'http://2130706433/x.png', 'http://[::ffff:169.254.169.254]/x.png',
       'http://100.100.100.200/x.png', 'http://metadata.google.internal/x.png']) {
       const e = await refused(call(user, '/v1/jobs', { json: upscale(url) }), 400, 'invalid_input');
-      expect(e.details, url).toEqual([expect.objectContaining({ path: 'input.image_url', code: 'url_not_public' })]);
+      // an IPv6 literal is already outside the tools' URL form (the database checks the same form)
+      const code = url.includes('[') ? 'invalid_format' : 'url_not_public';
+      expect(e.details, url).toEqual([expect.objectContaining({ path: 'input.image_url', code })]);
     }
     expect(insideHits).toEqual([]);
   });

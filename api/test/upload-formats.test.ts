@@ -6,6 +6,13 @@ import { startTestApi, uid, type TestApi } from '../../dev/test-support/api.ts';
 
 let api: TestApi;
 beforeAll(async () => { api = await startTestApi(); });
+
+/** A user with a balance: uploads are refused to users without one. */
+async function funded(): Promise<string> {
+  const user = uid();
+  await api.t.fila.grantCredits(user, 10, 'test');
+  return user;
+}
 afterAll(async () => { await api.close(); });
 
 describe('POST /v1/uploads and the provider\'s formats', () => {
@@ -14,7 +21,7 @@ describe('POST /v1/uploads and the provider\'s formats', () => {
     const form = new FormData();
     form.append('file', new Blob([webm], { type: 'video/webm' }), 'clip.webm');
     const before = readdirSync(api.uploadDir).length;
-    const res = await api.call(uid(), '/v1/uploads', { method: 'POST', body: form });
+    const res = await api.call(await funded(), '/v1/uploads', { method: 'POST', body: form });
     expect(res.status).toBe(415);
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('unsupported_media_type');
@@ -26,7 +33,7 @@ describe('POST /v1/uploads and the provider\'s formats', () => {
     const mp4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42'), Buffer.alloc(64)]);
     const form = new FormData();
     form.append('file', new Blob([mp4], { type: 'video/mp4' }), 'clip.mp4');
-    const res = await api.call(uid(), '/v1/uploads', { method: 'POST', body: form });
+    const res = await api.call(await funded(), '/v1/uploads', { method: 'POST', body: form });
     expect(res.status).toBe(201);
   });
 });

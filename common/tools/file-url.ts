@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// the z of @hono/zod-openapi: schemas built before its extension has run lack .openapi(), which the API's document needs
+import { z } from '@hono/zod-openapi';
 
 /**
  * An input file: an http(s) URL (an upload's URL, the app's storage, or a provider file name's URL).

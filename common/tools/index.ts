@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+// the z of @hono/zod-openapi: schemas built before its extension has run lack .openapi(), which the API's document needs
+import { z } from '@hono/zod-openapi';
 import { upscaler } from './upscaler.ts';
 import { poseChanger } from './pose-changer.ts';
 import { vesteAi } from './veste-ai.ts';

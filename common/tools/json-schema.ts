@@ -1,7 +1,8 @@
 // Each tool's input schema as the database checks it (fila.tool_inputs): JSON Schema from zod,
 // limited to the keywords fila._tool_input_problem implements, so that no rule of a tool is
 // silently left unchecked by the database.
-import { z } from 'zod';
+// the z of @hono/zod-openapi: schemas built before its extension has run lack .openapi(), which the API's document needs
+import { z } from '@hono/zod-openapi';
 import { toolInputSchemas, toolNames, type InputOptions, type ToolName } from './index.ts';
 
 /** What the SQL check implements; annotations are allowed and ignored. */

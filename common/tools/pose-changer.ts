@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// the z of @hono/zod-openapi: schemas built before its extension has run lack .openapi(), which the API's document needs
+import { z } from '@hono/zod-openapi';
 import { fileUrl } from './file-url.ts';
 import { fileNode, nodeRef, parseStoredInput, workflowId, type ProviderRequest, defineTool } from './provider-request.ts';
 import { addMetadataOption } from './provider-request.ts';

@@ -1,7 +1,8 @@
 // What a tool is (ToolDefinition) and what its mapping produces: the RunningHub workflow and its
 // nodeInfoList, built from the job's stored input alone, so that every start path (first start,
 // retry, another worker) sends the same request.
-import { z } from 'zod';
+// the z of @hono/zod-openapi: schemas built before its extension has run lack .openapi(), which the API's document needs
+import { z } from '@hono/zod-openapi';
 
 /** What the API needs to build input schemas that match the worker's configuration. */
 export interface InputOptions {

@@ -14,7 +14,7 @@ let t: TestDatabase;
 let pool: pg.Pool;
 beforeAll(async () => {
   t = await createTestDatabase();
-  pool = t.pool('fila_app', Math.min(40, t.connectionBudget));
+  pool = t.pool(null, Math.min(40, t.connectionBudget));
 });
 afterAll(async () => { await t.drop(); });
 
@@ -121,7 +121,7 @@ describe('parallel submits', () => {
     let racing = true;
     const observer = observeSlots(t.admin);
     const finisher = (async () => {
-      const fila = new FilaDb(t.pool('fila_app', 2));
+      const fila = new FilaDb(t.pool(null, 2));
       while (racing) {
         const { rows: [j] } = await t.admin.query<{ id: string; status: string }>(
           `select id, status from fila.jobs where status in ('starting','running','queued') order by random() limit 1`);

@@ -12,7 +12,7 @@ let t: TestDatabase;
 let pool: pg.Pool;
 beforeAll(async () => {
   t = await createTestDatabase();
-  pool = t.pool('fila_app', Math.min(60, t.connectionBudget));
+  pool = t.pool(null, Math.min(60, t.connectionBudget));
 });
 afterAll(async () => { await t.drop(); });
 
@@ -247,9 +247,9 @@ describe('set_provider_account', () => {
     for (const [name, slots] of bad) {
       await expect(t.fila.setProviderAccount(name, slots)).rejects.toMatchObject({ code: '22023' });
     }
-    await expect(t.app.query('select fila.set_provider_account(null, 1)')).rejects.toMatchObject({ code: '22023' });
-    await expect(t.app.query(`select fila.set_provider_account('ok', null)`)).rejects.toMatchObject({ code: '22023' });
-    await expect(t.app.query(`select fila.set_provider_account('ok', 1, null)`)).rejects.toMatchObject({ code: '22023' });
+    await expect(t.admin.query('select fila.set_provider_account(null, 1)')).rejects.toMatchObject({ code: '22023' });
+    await expect(t.admin.query(`select fila.set_provider_account('ok', null)`)).rejects.toMatchObject({ code: '22023' });
+    await expect(t.admin.query(`select fila.set_provider_account('ok', 1, null)`)).rejects.toMatchObject({ code: '22023' });
     expect(await t.fila.providerAccounts()).toEqual(before);
   });
 
@@ -322,7 +322,7 @@ describe('under real concurrency', () => {
     })();
 
     const finishers = (async () => {
-      const fila = new FilaDb(t.pool('fila_app', 6));
+      const fila = new FilaDb(t.pool(null, 6));
       await Promise.all(Array.from({ length: 6 }, async () => {
         while (racing) {
           const { rows } = await t.admin.query<{ id: string; status: string }>(

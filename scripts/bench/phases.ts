@@ -167,7 +167,7 @@ export async function handoffPhase(ctx: Ctx, url: string): Promise<HandoffResult
   await fundBenchUsers(url, 'f', n + 10);
   const ids = await benchUserIds(url, 'f', 1, n + 10);
   const fake = await startFakeRunningHub({ defaultMs: 0, maxConcurrentPerKey: 1_000_000 });
-  const pool = createPool(url, 'fila_worker', 4);
+  const pool = createPool(url, null, 4) // submits and finishes: the owner plays both the API and the worker;
   const fila = new FilaDb(pool);
   const worker = await startWorker({
     databaseUrl: url, runninghub: { baseUrl: fake.url, accounts: { default: 'bench-key' } }, publicUrl: 'http://127.0.0.1:9', webhookSecret,

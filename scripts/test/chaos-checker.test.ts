@@ -88,7 +88,7 @@ describe('chaos checker', () => {
     }
     const third = submits[2]!.jobId!;
     // by hand, in this copy: the third job takes a slot while the second (answered first) waits
-    await t.admin.query(`update fila.jobs set status = 'starting', started_at = now(), deadline_at = now() + interval '1 minute' where id = $1`, [third]);
+    await t.admin.query(`update fila.jobs set status = 'starting', account = 'default', started_at = now(), deadline_at = now() + interval '1 minute' where id = $1`, [third]);
     await t.admin.query(`insert into fila.job_events (job_id, from_status, to_status, reason) values ($1, 'queued', 'starting', 'doctored')`, [third]);
     const result = await checkRun(t.url, { submits, outages: [], reaperPeriodMs: 1000, provider: { peakActive: 0, refusals: {}, tasks: [] } });
     const fifo = row(result, 'FIFO');

@@ -98,11 +98,11 @@ describe('two accounts, 2 slots each', () => {
     expect(done.every((j) => j.account === 'a')).toBe(true);
     const b = (await h.t.fila.providerAccounts()).find((x) => x.account === 'b')!;
     expect(b.paused_until).not.toBeNull();
-    expect(b.pause_reason).toBe('RunningHub 802 APIKEY_UNAUTHORIZED');
+    expect(b.pause_reason).toContain('RunningHub 802 APIKEY_UNAUTHORIZED');
     // b's job went back to the queue and then ran on a; its place was kept: the global record is FIFO
     const second = await h.timeline(jobs[1]!.id);
     expect(second.map((e) => e.to_status)).toEqual(['queued', 'starting', 'queued', 'starting', 'running', 'completed']);
-    expect(second[2]!.reason).toBe('requeued: RunningHub 802 APIKEY_UNAUTHORIZED (account b)');
+    expect(second[2]!.reason).toMatch(/^requeued: conta RunningHub: RunningHub 802 APIKEY_UNAUTHORIZED: .* \(account b\)$/);
     expect(second[3]!.reason).toBe('dispatched to account a');
     expect(await fifoViolations(h)).toEqual([]); // every start took the head of the queue
     // b was asked to create only the jobs dispatched to it before it paused, each refused once
@@ -143,7 +143,7 @@ describe('two accounts, 2 slots each', () => {
       const questions = [...h.fake.requestsTo('status'), ...h.fake.requestsTo('outputs')]
         .map((r) => r.body as { apiKey: string; taskId: string })
         .filter((b) => b.taskId === task.taskId);
-      expect(questions.length).toBeGreaterThanOrEqual(2);
+      expect(questions.length).toBeGreaterThanOrEqual(1); // /outputs (status is only a hint, not asked)
       expect(new Set(questions.map((q) => accountOfKey(h, q.apiKey)))).toEqual(new Set(['b']));
       expect((await h.job(lost.id)).outputs).toEqual([{ url: `${h.fake.url}/files/${task.taskId}/ComfyUI_00001_.png`, type: 'png' }]);
     } finally {
@@ -184,7 +184,7 @@ describe('three accounts under real concurrency', () => {
     let submitted: Job[] = [];
     let samples = 0;
     try {
-      const pool = h.t.pool('fila_app', 50);
+      const pool = h.t.pool(null, 50);
       const results = await onConnections(pool, 50, async (client, i) =>
         (await new FilaDb(client).submitJob({ userId: users[i]!, tool: 'upscaler', input: upscale(`many-${i}`, 'ok:150') })).job);
       expect(rejected(results)).toEqual([]);

@@ -38,6 +38,7 @@ describe('prompt recovery of a lost webhook', () => {
 describe('fila.claim_overdue_polls bounds the requests to the provider', () => {
   it('hands out each overdue job to one caller at a time, at most max_jobs per call, and not again within poll_every, however many callers at once', async () => {
     await h.t.admin.query(`update fila.settings set max_slots = 12`);
+    await h.t.admin.query(`select fila.set_provider_account('default', 12)`);
     await h.t.admin.query(`update fila.tools set typical_duration = '1 second' where tool = 'veste_ai'`);
     const ids: string[] = [];
     for (let i = 0; i < 10; i++) {

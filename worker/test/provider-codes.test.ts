@@ -25,7 +25,7 @@ beforeAll(async () => {
 afterAll(async () => { await h?.stop(); });
 beforeEach(async () => {
   await h.t.admin.query(`update fila.settings set max_slots = 3, backoff_base = '200 ms', backoff_max = '1 second'`);
-  await h.t.admin.query(`update fila.dispatch_state set paused_until = null, pause_reason = null, backoff_step = 0`);
+  await h.t.admin.query(`update fila.provider_accounts set paused_until = null, pause_reason = null, backoff_step = 0`);
   await h.t.admin.query(`update fila.tools set enabled = true, disabled_reason = null, disabled_at = null`);
 });
 
