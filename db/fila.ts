@@ -406,7 +406,7 @@ export class FilaDb {
     return this.rows<Job>('select * from fila.jobs_by_prefix($1, $2)', [prefix, limit]);
   }
 
-  // Operator dashboard and demo report (issue 5) ---------------------------------------------------
+  // Operator dashboard and demo report ---------------------------------------------------
 
   /** The newest jobs, newest first (by FIFO ticket). */
   async recentJobs(limit = 30): Promise<RecentJob[]> {
@@ -434,7 +434,7 @@ export class FilaDb {
         where tool = $1`, [tool, softSeconds, hardSeconds]);
   }
 
-  // HTTP API (issue 4) -----------------------------------------------------------------------------
+  // HTTP API -----------------------------------------------------------------------------
 
   /** Every watched job in one statement: status, position and eta while queued, the whole JSON
    *  once it is not queued (the event streams of an API process after a transition). */
