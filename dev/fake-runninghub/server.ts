@@ -45,6 +45,16 @@ export interface FakeTask {
   finishedAt: number | null;
 }
 
+/** The node the fake names in every failure it reports (`failedReason.node_name`). */
+export const fakeFailNode = 'FakeNode';
+
+/** Does fila's error show the failure this fake reported, word for word? fila may add the node the
+ *  provider named, as "message (node)"; nothing else. */
+export function showsFakeFailure(error: string | null, message: string | null): boolean {
+  if (message === null || error === null) return false;
+  return error === message || error === `${message} (${fakeFailNode})`;
+}
+
 export interface FakeRequest { path: string; body: unknown; at: number }
 export interface FakeRefusal { jobId: string | null; code: number; at: number }
 /** `sentAt`: when the request left; `at`: when its answer was read (the record is pushed then). */
@@ -272,7 +282,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
         : task.script.kind === 'fail' ? task.script.message : 'fake failure';
       return err(805, { failedReason: {
         exception_type: task.canceled ? 'TaskCanceled' : 'fake.ScriptedFailure', exception_message: message,
-        node_name: 'FakeNode', node_id: '33', traceback: '…', current_inputs: {}, current_outputs: {} } });
+        node_name: fakeFailNode, node_id: '33', traceback: '…', current_inputs: {}, current_outputs: {} } });
     }
     const video = task.nodeInfoList.some((n) => videoExt.test(n.fieldValue.split('#')[0]!.split('?')[0]!));
     const ext = video ? 'mp4' : 'png';

@@ -5,6 +5,7 @@
 // (It reads fila.credit_audit once, only to report whether the view agrees with its own audit.)
 import pg from 'pg';
 import type { ChaosRecord, ProviderTaskRecord, SubmitRecord } from './record.ts';
+import { showsFakeFailure } from '../../dev/fake-runninghub/server.ts';
 
 export interface CheckRow {
   rule: string;
@@ -354,7 +355,7 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
       if (!t) wrong.push(`job ${j.id} completed without a successful task of its own at the provider`);
       continue;
     }
-    const failedTask = tasks.find((x) => x.status === 'FAILED' && !x.canceled && x.failMessage !== null && x.failMessage === j.error);
+    const failedTask = tasks.find((x) => x.status === 'FAILED' && !x.canceled && showsFakeFailure(j.error, x.failMessage));
     const lastEvent = eventsByJob.get(j.id)?.at(-1);
     const fromState = lastEvent?.from_status;
     const deadline = (lastEvent?.reason ?? '').startsWith('reaper:');
