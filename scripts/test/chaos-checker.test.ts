@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../dev/test-support/da
 import { FilaDb } from '../../db/fila.ts';
 import { checkRun, type CheckResult } from '../chaos/checker.ts';
 import type { ChaosRecord, ProviderTaskRecord, SubmitRecord } from '../chaos/record.ts';
+import { fakeFailNode } from '../../dev/fake-runninghub/server.ts';
 
 let t: TestDatabase;
 beforeEach(async () => { t = await createTestDatabase(); });
@@ -111,6 +112,17 @@ describe('chaos checker', () => {
     expect(refunds.detail).toContain(`failed job ${jobs.b}: 2 refunds`);
     expect(row(result, 'sum(debits)').breaks).toBe(1);
     expect(row(result, 'credit_audit').breaks).toBe(0); // the balance was made to agree: only the refund rule sees it
+  });
+
+  it('takes the provider\'s message with the node the fake named as its verdict, and reports any other wording', async () => {
+    const { record, jobs } = await honestRun(t);
+    await t.admin.query(`update fila.jobs set error = $2 where id = $1`, [jobs.b, `CUDA out of memory. (${fakeFailNode})`]);
+    expect(row(await checkRun(t.url, record), 'every failure is').breaks).toBe(0);
+    for (const error of ['CUDA out of memory. (OtherNode)', 'Falha no processamento.', 'CUDA out of memory']) {
+      await t.admin.query(`update fila.jobs set error = $2 where id = $1`, [jobs.b, error]);
+      const wrong = row(await checkRun(t.url, record), 'every failure is');
+      expect([wrong.breaks, wrong.detail.includes(jobs.b)], error).toEqual([1, true]);
+    }
   });
 
   it('reports a balance that differs from its ledger', async () => {
