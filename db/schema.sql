@@ -119,6 +119,16 @@ create table fila.orphan_tasks (
 );
 comment on table fila.orphan_tasks is 'Provider tasks fila learned of and does not need (a late create answer for a finished job, a webhook naming a task no job owns): each is canceled at the provider (cancel_provider_task) and noted on its job''s timeline.';
 
+create table fila.presence_services (
+  instance uuid not null,
+  started_at timestamp with time zone default now() not null,
+  beat_at timestamp with time zone default now() not null,
+  beat_every interval not null,
+  constraint presence_services_pkey PRIMARY KEY (instance),
+  constraint beat_every_positive CHECK (beat_every > '00:00:00'::interval)
+);
+comment on table fila.presence_services is 'API processes that hear presence (open event streams): each beats (presence_beat) every beat_every while it runs. A queued job is judged abandoned only while some process''s beat is at most two of its intervals old, and never within presence_timeout of the newest process''s start.';
+
 create table fila.provider_account_status (
   account text not null,
   current_task_counts integer not null,
@@ -492,9 +502,14 @@ comment on view fila.tool_stats is 'Per tool over the last 24 hours: outcomes, s
 CREATE OR REPLACE FUNCTION fila._abandoned(p_job fila.jobs, p_settings fila.settings, p_as_of timestamp with time zone)
  RETURNS boolean
  LANGUAGE sql
- IMMUTABLE
+ STABLE
 AS $function$
-  select p_job.status = 'queued' and p_job.presence and p_job.last_seen_at < p_as_of - p_settings.presence_timeout;
+  select p_job.status = 'queued' and p_job.presence
+     and greatest(p_job.last_seen_at, s.newest_start) < p_as_of - p_settings.presence_timeout
+     and (s.services = 0 or s.heard)
+  from (select count(*) as services, max(ps.started_at) as newest_start,
+               coalesce(bool_or(ps.beat_at + 2 * ps.beat_every >= p_as_of), false) as heard
+        from fila.presence_services ps) s;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._account_with_free_slot()
@@ -1552,6 +1567,26 @@ end;
 $function$;
 comment on function fila.note_uncertain_create(uuid,text) is 'The create request of a starting job got no answer: the task may exist and bill. The job keeps its slot (never created twice); a webhook the provider confirms (adopt_provider_task) or the starting deadline ends it.';
 
+CREATE OR REPLACE FUNCTION fila.presence_beat(instance uuid, every_ms integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  if presence_beat.every_ms is null or presence_beat.every_ms < 1 then
+    raise exception 'presence_beat needs its interval in milliseconds, not %', coalesce(presence_beat.every_ms::text, 'null')
+      using errcode = '22023';
+  end if;
+  insert into fila.presence_services as s (instance, beat_every)
+  values (presence_beat.instance, presence_beat.every_ms * interval '1 millisecond')
+  on conflict on constraint presence_services_pkey do update set beat_at = now(), beat_every = excluded.beat_every;
+  delete from fila.presence_services s where s.beat_at < now() - interval '1 day';
+end;
+$function$;
+comment on function fila.presence_beat(uuid,integer) is 'An API process hearing presence says it is there: at its start, then every every_ms. Its first beat gives every queued job a fresh presence lease (the pages reconnect to it); while no process has beaten within two of its intervals, no job counts as abandoned.';
+
 CREATE OR REPLACE FUNCTION fila.queue_head(n integer)
  RETURNS SETOF fila.queue
  LANGUAGE sql
@@ -1642,6 +1677,7 @@ begin
     order by j.queue_seq
     for update
   loop
+    continue when not fila._abandoned(v_job, v_settings, reap_stale_jobs.as_of);
     return next fila._cancel_abandoned(v_job, v_settings);
   end loop;
 

@@ -9,6 +9,13 @@
 -- Why (2): the design says a job whose page is gone is never started. The reaper cancels such jobs
 -- on its passes; between two passes dispatch could still start one. Dispatch now cancels an
 -- abandoned job at the head of the queue (refunded) and moves on to the next.
+-- Why (3): presence is heard through the API's event streams. While the API is down or restarting
+-- nobody can hear a page, and the chaos run saw hundreds of open pages' jobs canceled as
+-- abandoned after an API restart slower than presence_timeout. Each API process now beats in
+-- fila.presence_services; a job counts as abandoned only while presence is being heard (a beat no
+-- older than two of its intervals), and an API process that starts gives every queued job a
+-- fresh lease from its start (its pages need that long to reconnect). Before any API process has
+-- beaten (SQL-only use), last_seen_at alone decides, as before.
 
 create index jobs_uncertain_ended on fila.jobs (create_uncertain_at)
   where create_uncertain_at is not null and provider_task_id is null and status in ('failed', 'canceled');
@@ -32,10 +39,41 @@ language sql stable as $$
   where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account);
 $$;
 
--- Is this queued job's page gone (presence unseen for presence_timeout)?
+create table fila.presence_services (
+  instance uuid primary key,
+  started_at timestamptz not null default now(),
+  beat_at timestamptz not null default now(),
+  beat_every interval not null constraint beat_every_positive check (beat_every > interval '0')
+);
+comment on table fila.presence_services is
+'API processes that hear presence (open event streams): each beats (presence_beat) every beat_every while it runs. A queued job is judged abandoned only while some process''s beat is at most two of its intervals old, and never within presence_timeout of the newest process''s start.';
+
+create function fila.presence_beat(instance uuid, every_ms integer) returns void
+language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+begin
+  if presence_beat.every_ms is null or presence_beat.every_ms < 1 then
+    raise exception 'presence_beat needs its interval in milliseconds, not %', coalesce(presence_beat.every_ms::text, 'null')
+      using errcode = '22023';
+  end if;
+  insert into fila.presence_services as s (instance, beat_every)
+  values (presence_beat.instance, presence_beat.every_ms * interval '1 millisecond')
+  on conflict on constraint presence_services_pkey do update set beat_at = now(), beat_every = excluded.beat_every;
+  delete from fila.presence_services s where s.beat_at < now() - interval '1 day';
+end;
+$$;
+comment on function fila.presence_beat(uuid, integer) is
+'An API process hearing presence says it is there: at its start, then every every_ms. Its first beat gives every queued job a fresh presence lease (the pages reconnect to it); while no process has beaten within two of its intervals, no job counts as abandoned.';
+
+-- Is this queued job's page gone? Unseen for presence_timeout, counted from its last sighting or
+-- the newest API start, whichever is later, while presence is being heard.
 create function fila._abandoned(p_job fila.jobs, p_settings fila.settings, p_as_of timestamptz) returns boolean
-language sql immutable as $$
-  select p_job.status = 'queued' and p_job.presence and p_job.last_seen_at < p_as_of - p_settings.presence_timeout;
+language sql stable as $$
+  select p_job.status = 'queued' and p_job.presence
+     and greatest(p_job.last_seen_at, s.newest_start) < p_as_of - p_settings.presence_timeout
+     and (s.services = 0 or s.heard)
+  from (select count(*) as services, max(ps.started_at) as newest_start,
+               coalesce(bool_or(ps.beat_at + 2 * ps.beat_every >= p_as_of), false) as heard
+        from fila.presence_services ps) s;
 $$;
 
 -- queued -> canceled, refunded: its page is gone. The caller holds the dispatch lock and the row.
@@ -112,7 +150,7 @@ begin
 end;
 $$;
 
--- 00002's version, with the abandoned jobs canceled by the helper dispatch uses.
+-- 00002's version, with abandonment judged and canceled by the helpers dispatch uses.
 create or replace function fila.reap_stale_jobs(as_of timestamptz default now()) returns setof fila.jobs
 language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
 declare
@@ -155,6 +193,7 @@ begin
     order by j.queue_seq
     for update
   loop
+    continue when not fila._abandoned(v_job, v_settings, reap_stale_jobs.as_of);
     return next fila._cancel_abandoned(v_job, v_settings);
   end loop;
 
@@ -193,3 +232,6 @@ $$;
 revoke execute on function fila._held_slot_count(text), fila._abandoned(fila.jobs, fila.settings, timestamptz),
   fila._cancel_abandoned(fila.jobs, fila.settings) from public;
 grant select on fila.held_slots to fila_app; -- the dashboard shows them
+revoke all on fila.presence_services from fila_app, fila_worker;
+revoke execute on function fila.presence_beat(uuid, integer) from public;
+grant execute on function fila.presence_beat(uuid, integer) to fila_app;

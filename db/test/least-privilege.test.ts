@@ -30,6 +30,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.uploads_deleted(text[])': ['fila_app'],
   'fila.watched_jobs(uuid[])': ['fila_app'],
   'fila.touch_jobs(uuid[],uuid[])': ['fila_app'],
+  'fila.presence_beat(uuid,integer)': ['fila_app'], // the API's event streams say presence is being heard
   'fila.queue_head(integer)': ['fila_app'],
   'fila.user_jobs(uuid,text,fila.job_status,uuid,integer)': ['fila_app'],
   'fila.job_detail(uuid)': ['fila_app'],

@@ -383,13 +383,21 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
   counts.hangsReaped = hangsReaped;
   counts.startingDeadline = startingDeadline;
 
-  // Abandoned pages: once its page is gone for presence_timeout, a job may never take a slot.
+  // Abandoned pages: once its page is gone for presence_timeout, a job may never take a slot. The
+  // lease is counted while presence can be heard: an API restart gives every page presence_timeout
+  // from the moment the API is back (its pages reconnect then), as the design promises.
+  const apiOutages = record.outages.filter((o) => o.kind === 'api').sort((x, y) => x.from - y.from);
+  const leaseEnd = (closedAt: number): number => {
+    let end = closedAt + f.settings.presence_ms;
+    for (const o of apiOutages) if (o.from < end) end = Math.max(end, o.to + f.settings.presence_ms);
+    return end;
+  };
   const abandonedStarted: string[] = [];
   let abandoned = 0; let abandonedCanceled = 0;
   for (const r of record.submits) {
     if (r.abandonedAt === null || !r.jobId) continue;
     abandoned++;
-    const gone = r.abandonedAt + f.settings.presence_ms + 1000; // the server's last touch may trail the close by a moment
+    const gone = leaseEnd(r.abandonedAt) + 1000; // the server's last touch may trail the close by a moment
     const started = (eventsByJob.get(r.jobId) ?? []).find((e) => e.from_status === 'queued' && e.to_status === 'starting' && e.at_ms > gone);
     if (started) abandonedStarted.push(`job ${r.jobId} started ${Math.round((started.at_ms - r.abandonedAt) / 1000)} s after its page closed`);
     if (jobById.get(r.jobId)?.status === 'canceled') abandonedCanceled++;
