@@ -19,6 +19,15 @@ export interface CheckResult {
   rows: CheckRow[];
   ok: boolean;
   counts: Record<string, number>;
+  /** the ETAs pages were shown against the wait that followed (until the job left the queue for
+   *  good, from job_events), in seconds and percent; null without samples. A figure, not a rule. */
+  eta: EtaError | null;
+}
+
+export interface EtaError { samples: number; jobs: number; medianS: number; p90S: number; medianPct: number; p90Pct: number }
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 type Status = 'queued' | 'starting' | 'running' | 'completed' | 'failed' | 'canceled';
@@ -414,5 +423,27 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
   add('no job whose page was gone was ever started', abandonedStarted,
     `${abandoned} pages closed while queued, ${abandonedCanceled} of those jobs canceled (the others started before presence_timeout ran out)`);
 
-  return { rows, ok: rows.every((r) => r.breaks === 0), counts };
+  // The ETA shown at each moment against the real wait from that moment to the job's (last) start.
+  const abs: number[] = []; const rel: number[] = []; let etaJobs = 0;
+  for (const r of record.submits) {
+    if (!r.jobId || !r.etas?.length) continue;
+    const start = (eventsByJob.get(r.jobId) ?? []).filter((e) => e.from_status === 'queued' && e.to_status === 'starting').at(-1);
+    if (!start) continue;
+    let used = false;
+    for (const e of r.etas) {
+      if (e.at > start.at_ms) continue;
+      const real = (start.at_ms - e.at) / 1000;
+      abs.push(Math.abs(e.eta - real));
+      if (real >= 1) rel.push((100 * Math.abs(e.eta - real)) / real);
+      used = true;
+    }
+    if (used) etaJobs++;
+  }
+  abs.sort((x, y) => x - y); rel.sort((x, y) => x - y);
+  const eta = abs.length ? {
+    samples: abs.length, jobs: etaJobs, medianS: quantile(abs, 0.5), p90S: quantile(abs, 0.9),
+    medianPct: rel.length ? quantile(rel, 0.5) : 0, p90Pct: rel.length ? quantile(rel, 0.9) : 0,
+  } : null;
+
+  return { rows, ok: rows.every((r) => r.breaks === 0), counts, eta };
 }

@@ -21,6 +21,8 @@ export interface SubmitRecord {
   abandonedAt: number | null;
   /** Date.now() when the user asked to cancel (behaviour cancel) */
   cancelRequestedAt: number | null;
+  /** every ETA (seconds) the page was shown while the job was queued, and when */
+  etas?: Array<{ at: number; eta: number }>;
 }
 
 /** The fake provider's own record of one task (never what fila says about it). */

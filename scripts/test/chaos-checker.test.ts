@@ -125,6 +125,21 @@ describe('chaos checker', () => {
     }
   });
 
+  it('measures the ETAs pages were shown against the wait that followed, from the event log', async () => {
+    const { record, jobs } = await honestRun(t);
+    const { rows: [start] } = await t.admin.query<{ at_ms: number }>(
+      `select (extract(epoch from at) * 1000)::float8 as at_ms from fila.job_events
+       where job_id = $1 and from_status = 'queued' and to_status = 'starting' order by id desc limit 1`, [jobs.b]);
+    const rec = record.submits.find((s) => s.jobId === jobs.b)!;
+    // 10 s before the start the page said 12 s (2 s off, 20 %); 4 s before it said 4 s (exact);
+    // a reading after the start is not a wait and is left out
+    rec.etas = [{ at: start!.at_ms - 10_000, eta: 12 }, { at: start!.at_ms - 4000, eta: 4 }, { at: start!.at_ms + 500, eta: 1 }];
+    const { eta } = await checkRun(t.url, record);
+    expect(eta).toMatchObject({ samples: 2, jobs: 1 });
+    expect(eta!.p90S).toBeCloseTo(2, 1);
+    expect(eta!.p90Pct).toBeCloseTo(20, 0);
+  });
+
   it('reports a balance that differs from its ledger', async () => {
     const { record } = await honestRun(t);
     await t.admin.query('update fila.balances set balance = balance + 1 where user_id = (select min(user_id::text)::uuid from fila.balances)');
