@@ -74,6 +74,8 @@ export interface FakeRunningHub {
   activeCount(): number;
   /** the highest activeCount() ever reached (it can only grow when a task is created) */
   readonly peakActive: number;
+  /** the same, for each API key's own tasks (an account's concurrency) */
+  readonly peakActiveByKey: ReadonlyMap<string, number>;
   requestsTo(endpoint: 'upload' | 'create' | 'status' | 'outputs' | 'cancel' | 'accountStatus'): FakeRequest[];
   /** Stop answering: close the listening socket and every open connection (clients get refused). */
   pause(): Promise<void>;
@@ -258,6 +260,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const webhookDeliveries: FakeWebhookDelivery[] = [];
   const refusals: FakeRefusal[] = [];
   let peakActive = 0;
+  const peakActiveByKey = new Map<string, number>();
   const createCallsPerJob = new Map<string, number>();
   const failingKeys = new Map<string, 802 | 812>();
   const timers = new Set<NodeJS.Timeout>();
@@ -404,6 +407,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     };
     tasks.set(task.taskId, task);
     peakActive = Math.max(peakActive, activeCount());
+    peakActiveByKey.set(task.apiKey, Math.max(peakActiveByKey.get(task.apiKey) ?? 0, active(task.apiKey)));
     if (script.kind === 'create-failed') {
       // as RunningHub documents it: code 0, the task exists, it failed validation at once
       task.status = 'FAILED';
@@ -539,6 +543,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     refusals,
     activeCount,
     get peakActive() { return peakActive; },
+    peakActiveByKey,
     requestsTo: (endpoint) => requests.filter((r) =>
       r.path === (endpoint === 'accountStatus' ? '/uc/openapi/accountStatus' : `/task/openapi/${endpoint}`)),
     pause: close,

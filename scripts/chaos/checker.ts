@@ -118,6 +118,7 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
   let balances: Map<string, number>; let auditView: number;
   let settings: { max_slots: number; starting_ms: number; presence_ms: number };
   let hardMs: Map<string, number>;
+  let accountSlots: Map<string, number>;
   try {
     // one snapshot for everything
     await client.query('begin isolation level repeatable read read only');
@@ -135,11 +136,13 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
               (extract(epoch from presence_timeout) * 1000)::float8 as presence_ms from fila.settings`)).rows[0]!;
     hardMs = new Map((await client.query<{ tool: string; hard_ms: number }>(
       `select tool, (extract(epoch from hard_deadline) * 1000)::float8 as hard_ms from fila.tools`)).rows.map((r) => [r.tool, r.hard_ms]));
+    accountSlots = new Map((await client.query<{ account: string; max_slots: number }>(
+      `select account, max_slots from fila.provider_accounts`)).rows.map((r) => [r.account, r.max_slots]));
     await client.query('commit');
   } finally {
     await client.end();
   }
-  return judge({ jobs, events, entries, balances, auditView, settings, hardMs }, record, opts);
+  return judge({ jobs, events, entries, balances, auditView, settings, hardMs, accountSlots }, record, opts);
 }
 
 interface Facts {
@@ -150,6 +153,8 @@ interface Facts {
   auditView: number;
   settings: { max_slots: number; starting_ms: number; presence_ms: number };
   hardMs: Map<string, number>;
+  /** each provider account's own max_slots */
+  accountSlots: Map<string, number>;
 }
 
 function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
@@ -205,6 +210,12 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
     [...(provider.peakActive > maxSlots ? [`the fake counted ${provider.peakActive} at a create`] : []),
       ...(s && s.overProvider ? [`${s.overProvider} samples above`] : [])],
     `highest ${provider.peakActive} counted by the fake at each create` + (s ? `, ${s.maxProviderActive} sampled` : ''));
+  if (provider.peakActiveByAccount) {
+    const perAccount = Object.entries(provider.peakActiveByAccount);
+    add('tasks active at the provider on each account never above its max_slots',
+      perAccount.filter(([a, n]) => n > (f.accountSlots.get(a) ?? 0)).map(([a, n]) => `account ${a}: the fake counted ${n} for its key, slots ${f.accountSlots.get(a) ?? 'none'}`),
+      perAccount.map(([a, n]) => `${a}: highest ${n} of ${f.accountSlots.get(a) ?? '?'}`).join(', ') || 'no task created');
+  }
 
   // FIFO (happens-before): a job B may not leave the queue for a slot while a job A is waiting whose
   // submit was answered before B's submit began. Jobs whose submits overlapped may go either way.
