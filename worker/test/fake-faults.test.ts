@@ -61,8 +61,10 @@ describe('the fake with faults', () => {
   let fake: FakeRunningHub;
   let client: RunningHubClient;
   beforeAll(async () => {
-    fake = await startFakeRunningHub({ defaultMs: 100, createTimeoutMs: 1500, faults: injected });
-    client = new RunningHubClient({ baseUrl: fake.url, apiKey: 'k', timeoutMs: 500 });
+    // the client waits 3 s (a loaded machine can take a second to answer an ordinary create); a
+    // create-timeout create answers only after 8 s
+    fake = await startFakeRunningHub({ defaultMs: 100, createTimeoutMs: 8000, faults: injected });
+    client = new RunningHubClient({ baseUrl: fake.url, apiKey: 'k', timeoutMs: 3000 });
   });
   afterAll(async () => { await fake?.stop(); });
 
