@@ -16,6 +16,8 @@
 -- older than two of its intervals), and an API process that starts gives every queued job a
 -- fresh lease from its start (its pages need that long to reconnect). Before any API process has
 -- beaten (SQL-only use), last_seen_at alone decides, as before.
+-- Also: the worker may read fila.provider_account_check, which its poller reads after each account
+-- status (00014 had left it to the API, and the read failed).
 
 create index jobs_uncertain_ended on fila.jobs (create_uncertain_at)
   where create_uncertain_at is not null and provider_task_id is null and status in ('failed', 'canceled');
@@ -232,6 +234,9 @@ $$;
 revoke execute on function fila._held_slot_count(text), fila._abandoned(fila.jobs, fila.settings, timestamptz),
   fila._cancel_abandoned(fila.jobs, fila.settings) from public;
 grant select on fila.held_slots to fila_app; -- the dashboard shows them
+-- the worker's poller compares RunningHub's running count with fila's (00010), which 00014 left
+-- readable by the API only: the worker logged "permission denied" at each account read
+grant select on fila.provider_account_check to fila_worker;
 revoke all on fila.presence_services from fila_app, fila_worker;
 revoke execute on function fila.presence_beat(uuid, integer) from public;
 grant execute on function fila.presence_beat(uuid, integer) to fila_app;

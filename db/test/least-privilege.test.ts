@@ -112,7 +112,7 @@ function loginPool(role: ProcessRole, max = 2): pg.Pool {
 const views: Record<ProcessRole, string[]> = {
   fila_app: ['queue_overview', 'queue', 'active_jobs', 'stale_jobs', 'credit_ledger', 'credit_audit', 'job_timeline', 'recent_jobs', 'tool_stats',
     'provider_account_overview', 'provider_account_check', 'provider_recovery', 'tool_availability', 'held_slots'],
-  fila_worker: ['queue_overview', 'active_jobs', 'stale_jobs', 'provider_account_overview'],
+  fila_worker: ['queue_overview', 'active_jobs', 'stale_jobs', 'provider_account_overview', 'provider_account_check'], // the poller compares RunningHub's count with fila's
 };
 
 const internal = (name: string) => name.startsWith('_') || name.startsWith('tg__');
