@@ -11,6 +11,8 @@ import { launchBrowser } from '../../dev/test-support/browser.ts';
 import { startTestApi, type TestApi } from '../../dev/test-support/api.ts';
 import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import type { ActivityBucket, FilaDb, Job } from '../../db/fila.ts';
+import path from 'node:path';
+import { repoRoot } from '../config.ts';
 
 let api: TestApi;
 let fila: FilaDb;
@@ -164,7 +166,7 @@ describe('dashboard history charts', () => {
     await expectChartMatches('refunds', ['refunds'], sql, false);
     // the slots there are, as a reference line
     expect(await page.getByTestId('chart-slots_used').locator('line.reference').getAttribute('data-reference')).toBe('3');
-    await page.locator('#charts').screenshot({ path: '.artifacts/dashboard-history.png' });
+    await page.locator('#charts').screenshot({ path: path.join(repoRoot, '.artifacts', 'dashboard-history.png') });
   });
 
   it('draws a new refund without a reload', async () => {
@@ -219,7 +221,7 @@ describe('dashboard job page', () => {
     expect(ledger).toEqual([['debit', -job.credit_cost], ['refund', job.credit_cost]]);
     expect(await page.getByTestId('webhook-row').count()).toBe(1);
     expect(JSON.parse((await page.getByTestId('webhook-row').locator('pre').textContent())!)).toEqual(payload);
-    await page.screenshot({ path: '.artifacts/dashboard-job-page.png', fullPage: true });
+    await page.screenshot({ path: path.join(repoRoot, '.artifacts', 'dashboard-job-page.png'), fullPage: true });
   });
 
   it('copies the whole id', async () => {
