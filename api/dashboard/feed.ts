@@ -14,7 +14,7 @@ export class SnapshotFeed {
   private last: { snapshot: DashboardSnapshot; print: string } | null = null;
   private reading: Promise<DashboardSnapshot> | null = null;
   private closed = false;
-  private history: { value: HistoryWindow; readAt: number } | null = null;
+  private history: { value: HistoryWindow; readAt: number; mark: string } | null = null;
 
   constructor(
     private readonly db: FilaDb,
@@ -23,6 +23,8 @@ export class SnapshotFeed {
     private readonly logger?: pino.Logger,
     /** how old the charts' history may get before it is read again (ms): it scans hours of events */
     private readonly historyMs = 5_000,
+    /** …and how soon it is read again when something happened (the charts follow the tiles) */
+    private readonly historyAfterChangeMs = 1_000,
   ) {}
 
   /** A fresh snapshot (concurrent callers share one read). */
@@ -32,13 +34,15 @@ export class SnapshotFeed {
   }
 
   private async readBoth(): Promise<DashboardSnapshot> {
+    const present = await readSnapshot(this.db, this.development);
+    // what moves the charts: the levels, an outcome, a refund
+    const mark = JSON.stringify([present.overview.queued, present.overview.slots_used, present.recent.map((r) => r.status), present.refunds]);
     const cached = this.history;
-    const due = !cached || Date.now() - cached.readAt >= this.historyMs;
-    const [present, history] = await Promise.all([
-      readSnapshot(this.db, this.development),
-      due ? readHistory(this.db) : Promise.resolve(cached.value),
-    ]);
-    if (due) this.history = { value: history, readAt: Date.now() };
+    const age = cached ? Date.now() - cached.readAt : Infinity;
+    const due = !cached || age >= this.historyMs || (mark !== cached.mark && age >= this.historyAfterChangeMs);
+    if (!due) return { ...present, history: cached.value };
+    const history = await readHistory(this.db);
+    this.history = { value: history, readAt: Date.now(), mark };
     return { ...present, history };
   }
 
