@@ -2,7 +2,7 @@
 // while at least one stream is open and tells each subscriber only when something changed.
 import type pino from 'pino';
 import type { FilaDb } from '../../db/fila.ts';
-import { fingerprint, readSnapshot, type DashboardSnapshot } from './snapshot.ts';
+import { fingerprint, readHistory, readSnapshot, type DashboardSnapshot, type HistoryWindow } from './snapshot.ts';
 
 type Listener = (s: DashboardSnapshot) => void;
 interface Subscriber { listener: Listener; onEnd: () => void }
@@ -14,18 +14,36 @@ export class SnapshotFeed {
   private last: { snapshot: DashboardSnapshot; print: string } | null = null;
   private reading: Promise<DashboardSnapshot> | null = null;
   private closed = false;
+  private history: { value: HistoryWindow; readAt: number; mark: string } | null = null;
 
   constructor(
     private readonly db: FilaDb,
     private readonly development: boolean,
     private readonly pollMs: number,
     private readonly logger?: pino.Logger,
+    /** how old the charts' history may get before it is read again (ms): it scans hours of events */
+    private readonly historyMs = 5_000,
+    /** …and how soon it is read again when something happened (the charts follow the tiles) */
+    private readonly historyAfterChangeMs = 1_000,
   ) {}
 
   /** A fresh snapshot (concurrent callers share one read). */
   read(): Promise<DashboardSnapshot> {
-    this.reading ??= readSnapshot(this.db, this.development).finally(() => { this.reading = null; });
+    this.reading ??= this.readBoth().finally(() => { this.reading = null; });
     return this.reading;
+  }
+
+  private async readBoth(): Promise<DashboardSnapshot> {
+    const present = await readSnapshot(this.db, this.development);
+    // what moves the charts: the levels, an outcome, a refund
+    const mark = JSON.stringify([present.overview.queued, present.overview.slots_used, present.recent.map((r) => r.status), present.refunds]);
+    const cached = this.history;
+    const age = cached ? Date.now() - cached.readAt : Infinity;
+    const due = !cached || age >= this.historyMs || (mark !== cached.mark && age >= this.historyAfterChangeMs);
+    if (!due) return { ...present, history: cached.value };
+    const history = await readHistory(this.db);
+    this.history = { value: history, readAt: Date.now(), mark };
+    return { ...present, history };
   }
 
   /** `onEnd` runs when the feed closes (the server is shutting down). */

@@ -11,7 +11,7 @@ import { streamSSE } from 'hono/streaming';
 import type pino from 'pino';
 import type { FilaDb } from '../../db/fila.ts';
 import { bearerToken, signToken, verifyToken, type Caller, type TokenAudience } from '../auth.ts';
-import { ApiError } from '../errors.ts';
+import { ApiError, invalidInput, toErrorResponse } from '../errors.ts';
 import { dashboardHtml } from './page.ts';
 import { bundleBrowserScript } from '../browser-bundle.ts';
 import { SnapshotFeed } from './feed.ts';
@@ -29,6 +29,8 @@ export interface DashboardDeps {
   /** how often the live feed re-reads the views while someone watches (ms, default 500) */
   pollMs?: number;
 }
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Credits each "try a tool" user gets (development only). */
 const tryCredits = 50;
@@ -50,8 +52,9 @@ export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): 
     return caller;
   };
   const fail = (c: Context, err: unknown) => {
-    if (err instanceof ApiError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
-    throw err;
+    const { status, body, unexpected } = toErrorResponse(err);
+    if (unexpected) deps.logger?.error({ err }, 'dashboard: request failed');
+    return c.json(body, status);
   };
 
   app.get('/', (c) => {
@@ -105,6 +108,21 @@ export function mountDashboard(app: Hono<any>, deps: DashboardDeps): { close(): 
         unsubscribe();
       }
     });
+  });
+
+  // the job page: everything about one job (fila.job_detail: its timeline, ledger lines, webhooks)
+  app.get('/dashboard/jobs/:id', async (c) => {
+    try {
+      await operator(c);
+      const id = c.req.param('id');
+      if (!uuidPattern.test(id)) {
+        throw invalidInput([{ path: 'id', message: 'a job id is a UUID', code: 'invalid_format' }], `Not a job id: "${id.slice(0, 60)}" (a UUID).`);
+      }
+      c.header('cache-control', 'no-store');
+      return c.json(await deps.db.jobDetail(id.toLowerCase()));
+    } catch (err) {
+      return fail(c, err);
+    }
   });
 
   app.post('/dashboard/try-user', async (c) => {

@@ -34,6 +34,10 @@ export function dashboardHtml(opts: { development: boolean }): string {
 
   <div id="board" hidden>
     <section class="tiles" id="tiles"></section>
+    <section class="card history">
+      <h2>History <span id="charts-window" class="muted small"></span></h2>
+      <div id="charts" class="charts" data-testid="charts"></div>
+    </section>
     <div class="grid">
       <section class="card span2">
         <h2>Provider slots</h2>
@@ -63,6 +67,7 @@ export function dashboardHtml(opts: { development: boolean }): string {
       ${opts.development ? tryCard : ''}
     </div>
   </div>
+  <section id="job-page" class="card job-page" hidden data-testid="job-page"></section>
 </main>
 <script type="module" src="/dashboard/app.js"></script>
 </body>
@@ -153,5 +158,31 @@ td.num, th.num { text-align:right; font-variant-numeric: tabular-nums; }
 .try-form select, .try-form input { font:inherit; padding:5px 6px; border:1px solid var(--line); border-radius:6px; color:var(--ink); }
 .try-status { margin-top:10px; min-height:20px; }
 .paused { color:var(--warn); font-weight:600; }
+.history { margin-bottom:14px; }
+.charts { display:grid; grid-template-columns:repeat(auto-fill, minmax(340px,1fr)); gap:12px; }
+.chart-card { margin:0; }
+.chart-card figcaption { font-size:13px; }
+.legend { display:flex; gap:10px; font-size:11px; color:var(--muted); margin:2px 0; }
+.legend .key::before { content:""; display:inline-block; width:10px; height:3px; margin-right:4px; vertical-align:middle; background:currentColor; }
+svg.chart { width:100%; height:auto; display:block; }
+svg.chart .axis { stroke:#c4c9d4; } svg.chart .grid { stroke:#eef0f4; }
+svg.chart .reference { stroke:var(--muted); stroke-dasharray:4 3; }
+svg.chart .tick { font-size:10px; fill:var(--muted); }
+svg.chart .line { fill:none; stroke-width:1.8; }
+.s-queue { color:#4a5468; stroke:#4a5468; fill:#4a5468; } .s-slots { color:var(--run); stroke:var(--run); fill:var(--run); }
+.s-p50 { color:var(--start); stroke:var(--start); fill:var(--start); } .s-p95 { color:var(--warn); stroke:var(--warn); fill:var(--warn); }
+.s-completed { color:var(--ok); fill:var(--ok); } .s-failed { color:var(--bad); fill:var(--bad); }
+.s-canceled { color:var(--warn); fill:var(--warn); } .s-refunds { color:#b04a9a; fill:#b04a9a; }
+svg.chart .line.s-queue, svg.chart .line.s-slots, svg.chart .line.s-p50, svg.chart .line.s-p95 { fill:none; }
+.id { word-break:break-all; }
+a.id { color:var(--accent); text-decoration:none; } a.id:hover { text-decoration:underline; }
+button.copy { background:none; color:var(--muted); border:1px solid var(--line); border-radius:4px; padding:0 5px; margin-left:4px; font-size:10px; vertical-align:middle; }
+.slot .ids { font-size:11px; }
+.job-page { max-width:1100px; margin:0 auto; }
+.job-page h3 { font-size:14px; margin:16px 0 6px; }
+.job-page table.facts th { width:120px; border:0; }
+.job-page pre { background:#f5f6f8; border:1px solid var(--line); border-radius:6px; padding:8px; overflow:auto; font:12px ui-monospace, monospace; margin:0; white-space:pre-wrap; }
+.job-page pre.err { color:var(--bad); background:#fbe9e9; }
+.between { justify-content:space-between; }
 @media (max-width: 1000px) { .tiles { grid-template-columns:repeat(3, minmax(0,1fr)); } .grid { grid-template-columns:1fr; } .span2, .span3 { grid-column: auto; } }
 `;

@@ -1,6 +1,6 @@
 // What the operator dashboard shows, read in one go from fila's views (FilaDb; no SQL here).
 import type {
-  ActiveJob, AuditRow, FilaDb, ProviderAccountOverview, QueueEntry, QueueOverview, RecentJob, RefundsToday, ToolStats,
+  ActiveJob, ActivityBucket, AuditRow, FilaDb, ProviderAccountOverview, QueueEntry, QueueOverview, RecentJob, RefundsToday, ToolStats,
 } from '../../db/fila.ts';
 
 export interface DashboardSnapshot {
@@ -16,12 +16,30 @@ export interface DashboardSnapshot {
   refunds: RefundsToday;
   audit: { ok: boolean; rows: AuditRow[] };
   tools: ToolStats[];
+  /** the last hours from the event log (fila.activity_history), for the charts */
+  history: HistoryWindow;
 }
+
+/** The charts' data: one bucket per `bucket_seconds`, oldest first; the last one is partial. */
+export interface HistoryWindow {
+  hours: number;
+  bucket_seconds: number;
+  buckets: ActivityBucket[];
+}
+
+export const historyHours = 3;
+export const historyBucketSeconds = 60;
 
 export const queueShown = 50;
 export const recentShown = 25;
 
-export async function readSnapshot(db: FilaDb, development: boolean): Promise<DashboardSnapshot> {
+/** The charts' window, computed in SQL from job_events and the ledger. */
+export async function readHistory(db: FilaDb): Promise<HistoryWindow> {
+  return { hours: historyHours, bucket_seconds: historyBucketSeconds, buckets: await db.activityHistory(historyHours, historyBucketSeconds) };
+}
+
+/** The present (`history` is read on its own schedule: see SnapshotFeed). */
+export async function readSnapshot(db: FilaDb, development: boolean): Promise<Omit<DashboardSnapshot, 'history'>> {
   const [overview, accounts, active, queue, recent, refunds, audit, tools] = await Promise.all([
     db.queueOverview(), db.providerAccounts(), db.activeJobs(), db.queue(queueShown), db.recentJobs(recentShown),
     db.refundsToday(8), db.creditAudit(), db.toolStats(),

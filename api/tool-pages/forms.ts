@@ -37,6 +37,9 @@ export function toolForm(tool: string, schema: z.ZodType, title = humanize(tool)
     } else if (p.type === 'number' || p.type === 'integer') {
       const span = p.minimum !== undefined && p.maximum !== undefined ? p.maximum - p.minimum : null;
       fields.push({ kind: 'number', name, label, required: req, min: p.minimum ?? null, max: p.maximum ?? null, step: p.type === 'integer' ? 1 : span !== null && span <= 1 ? 0.05 : null });
+    } else {
+      // a field left off the form would make a page that can never send a valid job: say so at start-up
+      throw new Error(`tool ${tool}: the form cannot draw input field "${name}" (${JSON.stringify(p)}); a URL field needs format "uri", a choice an enum, a number type number`);
     }
   }
   return { tool, title, fields };

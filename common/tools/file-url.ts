@@ -7,4 +7,7 @@ import { z } from '@hono/zod-openapi';
  * in the part of regex syntax JavaScript and PostgreSQL read alike.
  */
 export const fileUrl = z.url({ protocol: /^https?$/ }).max(2048)
-  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#]\S*)?$/, 'an http(s) URL with a host name');
+  .regex(/^https?:\/\/[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#]\S*)?$/, 'an http(s) URL with a host name')
+  // .regex() replaces the URL's `format` in the JSON Schema with its pattern; the tool pages find
+  // their file pickers by `format: "uri"` (and the OpenAPI document says what the field is)
+  .meta({ format: 'uri' });

@@ -3,7 +3,7 @@
 // brotli-compressed binary plus the NSS/NSPR/expat libraries it links, shipped in the package):
 // unpacked once into node_modules/.cache, never downloaded at install or test time. Beyond that it
 // needs only glibc, which any machine running Node.js 20 has.
-import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -31,13 +31,17 @@ async function packagedChromium(): Promise<ChromiumExecutable> {
   const pkgRoot = path.resolve(path.dirname(entry), '..', '..');
   const bin = path.join(pkgRoot, 'bin');
   const { version } = JSON.parse(readFileSync(path.join(pkgRoot, 'package.json'), 'utf8')) as { version: string };
-  const dir = path.join(repoRoot, 'node_modules', '.cache', `fila-chromium-${version}`);
+  // FILA_CHROMIUM_CACHE: where to unpack it instead (a read-only or shared node_modules)
+  const dir = path.join(process.env.FILA_CHROMIUM_CACHE ?? path.join(repoRoot, 'node_modules', '.cache'), `fila-chromium-${version}`);
   const ready = {
     path: path.join(dir, 'chromium'),
     source: 'npm package' as const,
-    env: { LD_LIBRARY_PATH: path.join(dir, 'al2023', 'lib'), FONTCONFIG_PATH: path.join(dir, 'fonts') },
+    env: { LD_LIBRARY_PATH: path.join(dir, 'al2023', 'lib'), FONTCONFIG_PATH: path.join(dir, 'fila-fontconfig') },
   };
-  if (existsSync(ready.path)) return ready;
+  if (existsSync(ready.path)) {
+    fontConfig(dir);
+    return ready;
+  }
   const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   mkdirSync(tmp, { recursive: true });
   try {
@@ -56,12 +60,32 @@ async function packagedChromium(): Promise<ChromiumExecutable> {
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+  fontConfig(dir);
   return ready;
 }
 
-/** `packaged: true` skips the machine's own Chromium (the test of the fresh-machine path uses it). */
+/** The package's fonts.conf lists AWS Lambda's folders (/var/task/fonts, /tmp/fonts…), not where
+ *  its fonts were unpacked here: with no font at all, Chromium aborts (SIGTRAP in Skia's
+ *  FontConfigInterface) as soon as a page draws a form control. This one names the unpacked fonts. */
+function fontConfig(dir: string): void {
+  const conf = path.join(dir, 'fila-fontconfig', 'fonts.conf');
+  if (existsSync(conf)) return;
+  mkdirSync(path.dirname(conf), { recursive: true });
+  const tmp = `${conf}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, `<?xml version="1.0"?>
+<!DOCTYPE fontconfig SYSTEM "fonts.dtd">
+<fontconfig>
+  <dir>${path.join(dir, 'fonts', 'fonts')}</dir>
+  <cachedir>${path.join(dir, 'fila-fontconfig', 'cache')}</cachedir>
+</fontconfig>
+`);
+  renameSync(tmp, conf);
+}
+
+/** `packaged: true` skips the machine's own Chromium (the test of the fresh-machine path uses it);
+ *  so does FILA_CHROMIUM=packaged for every browser test of a run, as a machine without it would. */
 export async function chromiumExecutable(opts: { packaged?: boolean } = {}): Promise<ChromiumExecutable> {
-  if (opts.packaged) return packagedChromium();
+  if (opts.packaged || process.env.FILA_CHROMIUM === 'packaged') return packagedChromium();
   if (process.env.CHROMIUM_PATH) return { path: process.env.CHROMIUM_PATH, source: 'CHROMIUM_PATH', env: {} };
   if (existsSync(debianChromium)) return { path: debianChromium, source: 'debian', env: {} };
   return packagedChromium();

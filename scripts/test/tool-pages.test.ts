@@ -84,9 +84,13 @@ async function fill(page: Page, tool: ToolName, directive = ''): Promise<void> {
 }
 
 async function waitStatus(page: Page, want: string): Promise<void> {
-  await waitFor(`status ${want} (page errors: ${pageErrors.join(' | ') || 'none'})`, async () =>
-    pageErrors.length > 0 ? Promise.reject(new Error(pageErrors.join(' | ')))
-      : (await page.getByTestId('status').getAttribute('data-status')) === want, 30_000);
+  await waitFor(`status ${want} (page errors: ${pageErrors.join(' | ') || 'none'})`, async () => {
+    if (pageErrors.length > 0) throw new Error(pageErrors.join(' | '));
+    // a refused submit shows its message under the form: fail with it, not with a timeout
+    const refused = await page.getByTestId('form-error').textContent();
+    if (refused) throw new Error(`the submit was refused: ${refused}`);
+    return (await page.getByTestId('status').getAttribute('data-status')) === want;
+  }, 30_000);
 }
 
 describe('tool pages', () => {
@@ -134,14 +138,16 @@ describe('tool pages', () => {
     await fill(page, 'pose_changer', `fail:${message}`);
     await page.getByTestId('submit').click();
     await waitStatus(page, 'failed');
-    expect(await page.getByTestId('job-error').textContent()).toBe(message);
+    // RunningHub's exception_message word for word, with the node it names (the fake's "FakeNode")
+    const verdict = `${message} (FakeNode)`;
+    expect(await page.getByTestId('job-error').textContent()).toBe(verdict);
     const jobId = (await page.getByTestId('job-id').textContent())!;
-    expect((await t.fila.job(jobId)).json.error).toBe(message);
+    expect((await t.fila.job(jobId)).json.error).toBe(verdict);
     await waitFor('the refund on the page', async () => (await page.getByTestId('refund').textContent())?.includes('3 créditos devolvidos'));
     await waitFor('the balance back to 30', async () => (await page.getByTestId('credits').getAttribute('data-balance')) === '30');
     expect(await t.fila.creditBalance(u.id)).toBe(30);
     const item = page.locator(`[data-testid="history-item"][data-job="${jobId}"]`);
-    expect(await item.locator('.error').textContent()).toBe(message);
+    expect(await item.locator('.error').textContent()).toBe(verdict);
     expect(await item.getByTestId('history-refund').textContent()).toContain('3');
     await page.close();
   });

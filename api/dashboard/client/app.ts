@@ -2,6 +2,8 @@
 // (GET /dashboard/events, read with fetch so the bearer header is sent; polling while it is down).
 import type { DashboardSnapshot } from '../snapshot.ts';
 import { setUpTryForm } from './try-tool.ts';
+import { chartSvg, type ChartSpec } from './charts.ts';
+import { idText, jobInHash, jobLink, setUpCopyButtons, showJobPage } from './job-page.ts';
 
 /** JSON turns Dates into strings. */
 type Wire<T> = T extends Date ? string : T extends (infer U)[] ? Wire<U>[] : T extends object ? { [K in keyof T]: Wire<T[K]> } : T;
@@ -28,7 +30,6 @@ function dur(s: number | null | undefined): string {
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(Math.round(s % 60)).padStart(2, '0')} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')} min`;
 }
-const short = (id: string) => id.slice(0, 8);
 const toolName: Record<string, string> = { upscaler: 'Upscaler', pose_changer: 'Pose Changer', veste_ai: 'Veste AI', video_upscaler: 'Video Upscaler' };
 const tool = (t: string) => esc(toolName[t] ?? t);
 const badge = (status: string) => `<span class="badge ${esc(status)}">${esc(status)}</span>`;
@@ -65,7 +66,8 @@ function render(): void {
     const pct = total ? Math.min(100, (held / total) * 100) : 0;
     slots.push(`<div class="slot busy" data-testid="slot" data-state="busy" data-job="${esc(j.job_id)}">
       <div class="head"><span class="tool">${tool(j.tool)}</span>${badge(j.status)}</div>
-      <div class="mono muted">job ${esc(short(j.job_id))} · user ${esc(short(j.user_id))}${j.account ? ` · ${esc(j.account)}` : ''}</div>
+      <div class="ids"><span class="muted">job</span> ${jobLink(j.job_id)}</div>
+      <div class="ids"><span class="muted">user</span> ${idText(j.user_id)}${j.account ? ` <span class="muted">· ${esc(j.account)}</span>` : ''}</div>
       <div>held ${dur(held)}${total ? ` <span class="muted">of ${dur(total)} max</span>` : ''}</div>
       <div class="bar ${soft !== null && held > soft ? 'late' : ''}"><span style="width:${pct.toFixed(1)}%"></span></div></div>`);
   }
@@ -88,8 +90,8 @@ function render(): void {
   $('queue').innerHTML = s.queue.length === 0 ? '<div class="empty">The queue is empty.</div>' : `<table>
     <tr><th class="num">#</th><th>tool</th><th>job</th><th>user</th><th class="num">waiting</th></tr>
     ${s.queue.map((q) => `<tr data-testid="queue-row" data-position="${q.position}" data-job="${esc(q.job_id)}">
-      <td class="num">${q.position}</td><td>${tool(q.tool)}</td><td class="mono">${esc(short(q.job_id))}</td>
-      <td class="mono">${esc(short(q.user_id))}${q.presence ? ' <span class="muted" title="a page is watching">●</span>' : ''}</td>
+      <td class="num">${q.position}</td><td>${tool(q.tool)}</td><td>${jobLink(q.job_id)}</td>
+      <td>${idText(q.user_id)}${q.presence ? ' <span class="muted" title="a page is watching">●</span>' : ''}</td>
       <td class="num">${dur(age(q.queued_at))}</td></tr>`).join('')}
     </table>${o.queued > s.queue.length ? `<div class="muted small">… and ${o.queued - s.queue.length} more</div>` : ''}`;
 
@@ -97,7 +99,7 @@ function render(): void {
     <tr><th>submitted</th><th>tool</th><th>status</th><th>job</th><th>user</th><th class="num">credits</th><th class="num">slot time</th><th>result</th></tr>
     ${s.recent.map((j) => `<tr data-testid="recent-row" data-status="${esc(j.status)}" data-job="${esc(j.job_id)}">
       <td>${time(j.created_at)}</td><td>${tool(j.tool)}</td><td>${badge(j.status)}</td>
-      <td class="mono">${esc(short(j.job_id))}</td><td class="mono">${esc(short(j.user_id))}</td>
+      <td>${jobLink(j.job_id)}</td><td>${idText(j.user_id)}</td>
       <td class="num">${j.credit_cost}</td><td class="num">${dur(j.slot_seconds ?? (j.started_at && !j.finished_at ? age(j.started_at) : null))}</td>
       <td>${j.error ? `<span class="err">${esc(j.error)}</span>` : j.outputs ? `<span class="outputs">${j.outputs.map((out, k) => `<a href="${esc(out.url)}" target="_blank" rel="noopener noreferrer">${esc(out.type || 'output')} ${k + 1}</a>`).join('')}</span>` : '<span class="muted">–</span>'}</td></tr>`).join('')}
     </table>`;
@@ -111,11 +113,73 @@ function render(): void {
 
   $('credits').innerHTML = `
     <p>${s.audit.ok ? '<span class="badge completed">audit OK</span> every balance equals the sum of its ledger.' : `<span class="badge failed">audit FAILED</span> ${s.audit.rows.length} user(s) differ:`}</p>
-    ${s.audit.ok ? '' : `<table><tr><th>user</th><th class="num">balance</th><th class="num">ledger</th></tr>${s.audit.rows.map((r) => `<tr><td class="mono">${esc(short(r.user_id))}</td><td class="num">${r.balance}</td><td class="num">${r.ledger_total}</td></tr>`).join('')}</table>`}
+    ${s.audit.ok ? '' : `<table><tr><th>user</th><th class="num">balance</th><th class="num">ledger</th></tr>${s.audit.rows.map((r) => `<tr><td>${idText(r.user_id)}</td><td class="num">${r.balance}</td><td class="num">${r.ledger_total}</td></tr>`).join('')}</table>`}
     <h2 style="margin-top:14px">Refunds today <span class="count">· ${s.refunds.count} · ${s.refunds.credits} credits</span></h2>
     ${s.refunds.latest.length === 0 ? '<div class="empty">None today.</div>' : `<table><tr><th>at</th><th>job</th><th class="num">credits</th><th>why</th></tr>
-      ${s.refunds.latest.map((r) => `<tr><td>${time(r.created_at)}</td><td class="mono">${esc(short(r.job_id ?? ''))}</td><td class="num">${r.amount}</td><td class="muted">${esc(r.reason ?? '')}</td></tr>`).join('')}</table>`}`;
+      ${s.refunds.latest.map((r) => `<tr><td>${time(r.created_at)}</td><td>${jobLink(r.job_id)}</td><td class="num">${r.amount}</td><td class="muted">${esc(r.reason ?? '')}</td></tr>`).join('')}</table>`}`;
 }
+
+// --- history charts (fila.activity_history, redrawn only when the history changed) ------------
+
+let chartsKey = '';
+function renderCharts(s: Snapshot): void {
+  const h = s.history;
+  const key = JSON.stringify([h, s.overview.slots_total]);
+  if (key === chartsKey) return;
+  chartsKey = key;
+  const b = h.buckets;
+  const last = b.at(-1);
+  const base = { starts: b.map((x) => x.bucket_start), bucketSeconds: h.bucket_seconds };
+  const per = h.bucket_seconds === 60 ? 'per minute' : `per ${h.bucket_seconds} s`;
+  const sum = (f: (x: (typeof b)[number]) => number) => b.reduce((n, x) => n + f(x), 0);
+  const charts: { title: string; note: string; spec: ChartSpec }[] = [
+    { title: 'Queue depth', note: `now ${last?.queue_depth ?? 0}`, spec: { ...base, id: 'queue_depth', kind: 'line',
+      series: [{ key: 'queue_depth', label: 'queued', cls: 's-queue', values: b.map((x) => x.queue_depth) }] } },
+    { title: 'Slots in use', note: `now ${last?.slots_used ?? 0} of ${s.overview.slots_total}`, spec: { ...base, id: 'slots_used', kind: 'line',
+      reference: { value: s.overview.slots_total, label: `${s.overview.slots_total} slots` },
+      series: [{ key: 'slots_used', label: 'starting or running', cls: 's-slots', values: b.map((x) => x.slots_used) }] } },
+    { title: 'Wait before start', note: `seconds from submit, ${sum((x) => x.starts)} starts`, spec: { ...base, id: 'wait', kind: 'line', unit: 's',
+      series: [
+        { key: 'wait_p50_seconds', label: 'p50', cls: 's-p50', values: b.map((x) => x.wait_p50_seconds) },
+        { key: 'wait_p95_seconds', label: 'p95', cls: 's-p95', values: b.map((x) => x.wait_p95_seconds) },
+      ] } },
+    { title: `Jobs finished ${per}`, note: `${sum((x) => x.completed)} completed · ${sum((x) => x.failed)} failed · ${sum((x) => x.canceled)} canceled`,
+      spec: { ...base, id: 'finished', kind: 'bars', series: [
+        { key: 'completed', label: 'completed', cls: 's-completed', values: b.map((x) => x.completed) },
+        { key: 'failed', label: 'failed', cls: 's-failed', values: b.map((x) => x.failed) },
+        { key: 'canceled', label: 'canceled', cls: 's-canceled', values: b.map((x) => x.canceled) },
+      ] } },
+    { title: `Refunds ${per}`, note: `${sum((x) => x.refunds)} refunds · ${sum((x) => x.refunded_credits)} credits`,
+      spec: { ...base, id: 'refunds', kind: 'bars', series: [
+        { key: 'refunds', label: 'refunds', cls: 's-refunds', values: b.map((x) => x.refunds) },
+      ] } },
+  ];
+  $('charts').innerHTML = charts.map((c) => `<figure class="chart-card" data-chart="${esc(c.spec.id)}">
+    <figcaption><b>${esc(c.title)}</b> <span class="muted" data-testid="chart-note-${esc(c.spec.id)}">${esc(c.note)}</span></figcaption>
+    ${chartSvg(c.spec)}</figure>`).join('');
+  $('charts-window').textContent = `last ${h.hours} h, from the event log`;
+}
+
+// --- the job page ------------------------------------------------------------------------------
+
+let jobPageToken: string | null = null;
+let jobLoading: Promise<unknown> | null = null;
+let jobFinished = false;
+
+/** Opens the page the address names (a job, or the board); again on each snapshot while the job moves. */
+function route(fresh: boolean): void {
+  const id = jobInHash();
+  if (!jobPageToken) return;
+  if (fresh) jobFinished = false;
+  if (id === null) { void showJobPage(jobPageToken, null); return; }
+  if (jobLoading || (!fresh && jobFinished)) return;
+  jobLoading = showJobPage(jobPageToken, id)
+    .then((d) => { jobFinished = d !== null && ['completed', 'failed', 'canceled'].includes(d.job.status) && d.webhooks.every((w) => w.processed_at !== null); },
+      (err: unknown) => { $('job-page').innerHTML = `<p class="error" data-testid="job-page-error">${esc((err as Error).message)}</p>`; })
+    .finally(() => { jobLoading = null; });
+}
+window.addEventListener('hashchange', () => route(true));
+setUpCopyButtons();
 
 function setLive(mode: 'live' | 'poll' | 'off'): void {
   const el = $('live');
@@ -129,6 +193,8 @@ function accept(s: Snapshot): void {
   snapshot = s;
   updatedAt = Date.now();
   render();
+  renderCharts(s);
+  route(false);
 }
 
 class AuthError extends Error {}
@@ -202,8 +268,9 @@ async function connect(token: string): Promise<void> {
   }
   sessionStorage.setItem(tokenKey, token);
   $('login').hidden = true;
-  $('board').hidden = false;
   $('signout').hidden = false;
+  jobPageToken = token;
+  route(true); // the board, or the job the address names
   if (document.body.dataset.development === 'true') setUpTryForm(token);
   void follow(token, mine);
 }
@@ -215,6 +282,9 @@ function signOut(message = ''): void {
   setLive('off');
   $('updated').textContent = '';
   $('board').hidden = true;
+  $('job-page').hidden = true;
+  jobPageToken = null;
+  chartsKey = '';
   $('signout').hidden = true;
   $('login').hidden = false;
   $('login-error').textContent = message;

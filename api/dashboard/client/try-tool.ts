@@ -1,6 +1,7 @@
 // "Try a tool" (development only): the operator's page asks the server for a throw-away user and
 // submits as that user through JobManager — the same client, the same path as a tool page.
 import { JobManager, FilaApiError, type Job } from '../../client/index.ts';
+import { idText, jobLink } from './job-page.ts';
 
 const userKey = 'fila.dashboard.tryUser';
 interface TryUser { user_id: string; token: string }
@@ -41,7 +42,7 @@ export function setUpTryForm(operatorToken: string): void {
       const where = j.status === 'queued' && j.position ? ` · position ${j.position}${j.eta ? ` (about ${j.eta} s)` : ''}` : '';
       const result = j.error ? ` · <span class="err">${esc(j.error)}</span>`
         : j.outputs ? ` · ${j.outputs.map((o, i) => `<a href="${esc(o.url)}" target="_blank" rel="noopener noreferrer">output ${i + 1}</a>`).join(' ')}` : '';
-      show(`user <span class="mono">${esc(user.user_id.slice(0, 8))}</span> · job <span class="mono">${esc(j.id.slice(0, 8))}</span> ` +
+      show(`user ${idText(user.user_id)} · job ${jobLink(j.id)} ` +
         `<span class="badge ${esc(j.status)}">${esc(j.status)}</span>${where}${result}` +
         (j.status === 'queued' ? ' <button type="button" class="link" id="try-cancel">cancel</button>' : ''));
       document.getElementById('try-cancel')?.addEventListener('click', () => {
@@ -74,7 +75,7 @@ export function setUpTryForm(operatorToken: string): void {
 
   document.getElementById('try-new-user')?.addEventListener('click', () => {
     stop?.();
-    jobManager(true).then(({ user }) => show(`new user <span class="mono">${esc(user.user_id.slice(0, 8))}</span> with fresh credits`),
+    jobManager(true).then(({ user }) => show(`new user ${idText(user.user_id)} with fresh credits`),
       (err: unknown) => show(`<span class="err">${esc((err as Error).message)}</span>`));
   });
 
