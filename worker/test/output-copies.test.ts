@@ -17,7 +17,7 @@ import { fakeOutputBytes } from '../../dev/fake-runninghub/server.ts';
 import type { JobOutputJson } from '../../db/fila.ts';
 
 let h: Harness;
-let api: { url: string };
+let api: { url: string; token(userId: string): Promise<string> };
 let uploadDir: string;
 let inside: Server;
 let insideUrl: string;
@@ -80,6 +80,11 @@ describe('copies of results', () => {
     expect(out.url).toBe(out.copy_url);
     expect(out.url).toMatch(new RegExp(`^${api.url}/uploads/[0-9a-f-]{36}\\.png$`));
     expect(out.type).toBe('png');
+
+    // the job's owner reads it through the HTTP API: the copy's URL, the provider's beside it
+    const viaApi = await fetch(`${api.url}/v1/jobs/${job.id}`, { headers: { authorization: `Bearer ${await api.token(job.user_id)}` } });
+    expect(viaApi.status).toBe(200);
+    expect(((await viaApi.json()) as { outputs: JobOutputJson[] }).outputs).toEqual([out]);
 
     const res = await fetch(out.url);
     expect(res.status).toBe(200);
