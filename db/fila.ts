@@ -561,6 +561,11 @@ export class FilaDb {
     return this.one<Job>('select * from fila.adopt_provider_task($1, $2)', [jobId, taskId]);
   }
 
+  /** The poller's claim: per account at most maxPerAccount asks within any pollEverySeconds window, over all workers. */
+  async claimOverduePollsByAccount(maxPerAccount: number, pollEverySeconds: number): Promise<Job[]> {
+    return this.rows<Job>('select * from fila.claim_overdue_polls_by_account($1, make_interval(secs => $2))', [maxPerAccount, pollEverySeconds]);
+  }
+
   async claimOverduePolls(maxJobs: number, pollEverySeconds: number): Promise<Job[]> {
     return this.rows<Job>('select * from fila.claim_overdue_polls($1, make_interval(secs => $2))', [maxJobs, pollEverySeconds]);
   }

@@ -273,6 +273,7 @@ CREATE INDEX jobs_holding_slot ON fila.jobs USING btree (deadline_at) WHERE (sta
 CREATE INDEX jobs_holding_slot_by_account ON fila.jobs USING btree (account) WHERE (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
 CREATE UNIQUE INDEX jobs_idempotency_key_per_user ON fila.jobs USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX jobs_one_active_per_user ON fila.jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]));
+CREATE INDEX jobs_polled_since ON fila.jobs USING btree (last_polled_at) WHERE (last_polled_at IS NOT NULL);
 CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE ((status = 'queued'::fila.job_status) AND presence);
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
 CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
@@ -1168,6 +1169,42 @@ AS $function$
   returning j.*;
 $function$;
 comment on function fila.claim_overdue_polls(integer,interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every: at most max_jobs, marked as asked now, for the worker to ask the provider (/outputs). Bounds the request rate to the provider whatever the number of workers.';
+
+CREATE OR REPLACE FUNCTION fila.claim_overdue_polls_by_account(max_per_account integer, poll_every interval DEFAULT '00:00:03'::interval)
+ RETURNS SETOF fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  -- 'FILP': the poll claim lock, apart from dispatch's ('FILA') and the users' locks
+  perform pg_catalog.pg_advisory_xact_lock(1179208784, 0);
+  return query
+  with spent as (
+    -- asks already made in the window, per account, by any worker (a job asked and finished since counts too)
+    select r.account, count(*)::integer as n
+    from fila.jobs r
+    where r.last_polled_at >= now() - claim_overdue_polls_by_account.poll_every
+    group by r.account
+  ), due as (
+    select c.id, c.account,
+           row_number() over (partition by c.account order by c.last_polled_at nulls first, c.running_at) as k
+    from (
+      select r.id, r.account, r.last_polled_at, r.running_at
+      from fila.jobs r join fila.tools t on t.tool = r.tool
+      where r.status = 'running' and r.running_at + t.typical_duration < now()
+        and (r.last_polled_at is null or r.last_polled_at < now() - claim_overdue_polls_by_account.poll_every)
+      for update of r skip locked
+    ) c
+  )
+  update fila.jobs j set last_polled_at = now()
+  from due left join spent on spent.account is not distinct from due.account
+  where j.id = due.id and due.k <= greatest(claim_overdue_polls_by_account.max_per_account, 0) - coalesce(spent.n, 0)
+  returning j.*;
+end;
+$function$;
+comment on function fila.claim_overdue_polls_by_account(integer,interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every, marked as asked now, for the worker to ask the provider (/outputs): per provider account at most max_per_account asks within any poll_every window, whatever the number of workers. The poller''s claim; claim_overdue_polls (one budget for all accounts, per call) stays for callers of it.';
 
 CREATE OR REPLACE FUNCTION fila.credit_balance(user_id uuid)
  RETURNS integer

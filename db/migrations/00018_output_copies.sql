@@ -184,13 +184,58 @@ language sql stable security definer set search_path = pg_catalog, fila, pg_temp
 $$;
 comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns (with the provider account it started on; each output''s url is fila''s copy once it has landed, the provider''s until then, with provider_url, copy_url and copy_status beside it), plus position and eta while queued (seconds until it starts: the remaining time of the slot holders, per tool, and of the jobs ahead; fila._eta_basis).';
 
+-- ---------------------------------------------------------------------------------------------
+-- A second, small concern, here only because the next migration numbers are reserved for other
+-- work (split it out if a number frees up): the poller's rate bound becomes per account.
+-- Why: claim_overdue_polls bounds asks per call (max_jobs) and per job (poll_every), so the rate
+-- to one account grows with the number of workers, and one account with many late webhooks takes
+-- a whole pass's budget from the others. claim_overdue_polls_by_account gives each account its
+-- own budget: at most max_per_account asks per poll_every window, counted over every worker (the
+-- jobs of that account asked within the window spend it; one claimer at a time, so two workers
+-- cannot spend the same budget).
+create index jobs_polled_since on fila.jobs (last_polled_at) where last_polled_at is not null;
+
+create function fila.claim_overdue_polls_by_account(max_per_account integer, poll_every interval default '3 seconds')
+returns setof fila.jobs
+language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+begin
+  -- 'FILP': the poll claim lock, apart from dispatch's ('FILA') and the users' locks
+  perform pg_catalog.pg_advisory_xact_lock(1179208784, 0);
+  return query
+  with spent as (
+    -- asks already made in the window, per account, by any worker (a job asked and finished since counts too)
+    select r.account, count(*)::integer as n
+    from fila.jobs r
+    where r.last_polled_at >= now() - claim_overdue_polls_by_account.poll_every
+    group by r.account
+  ), due as (
+    select c.id, c.account,
+           row_number() over (partition by c.account order by c.last_polled_at nulls first, c.running_at) as k
+    from (
+      select r.id, r.account, r.last_polled_at, r.running_at
+      from fila.jobs r join fila.tools t on t.tool = r.tool
+      where r.status = 'running' and r.running_at + t.typical_duration < now()
+        and (r.last_polled_at is null or r.last_polled_at < now() - claim_overdue_polls_by_account.poll_every)
+      for update of r skip locked
+    ) c
+  )
+  update fila.jobs j set last_polled_at = now()
+  from due left join spent on spent.account is not distinct from due.account
+  where j.id = due.id and due.k <= greatest(claim_overdue_polls_by_account.max_per_account, 0) - coalesce(spent.n, 0)
+  returning j.*;
+end;
+$$;
+comment on function fila.claim_overdue_polls_by_account(integer, interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every, marked as asked now, for the worker to ask the provider (/outputs): per provider account at most max_per_account asks within any poll_every window, whatever the number of workers. The poller''s claim; claim_overdue_polls (one budget for all accounts, per call) stays for callers of it.';
+
 revoke all on function fila.tg__jobs_copy_outputs() from public, fila_app, fila_worker;
 grant execute on function
+  fila.claim_overdue_polls_by_account(integer, interval),
   fila.output_copy(uuid, integer),
   fila.record_output_copy(uuid, integer, text, bigint, text, text),
   fila.record_output_copy_failure(uuid, integer, text, text)
 to fila_worker;
 revoke all on function
+  fila.claim_overdue_polls_by_account(integer, interval),
   fila.output_copy(uuid, integer),
   fila.record_output_copy(uuid, integer, text, bigint, text, text),
   fila.record_output_copy_failure(uuid, integer, text, text)

@@ -55,6 +55,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.uncertain_starts()': ['fila_worker'],
   'fila.adopt_provider_task(uuid,text)': ['fila_worker'],
   'fila.claim_overdue_polls(integer,interval)': ['fila_worker'],
+  'fila.claim_overdue_polls_by_account(integer,interval)': ['fila_worker'],
   'fila.record_provider_result(uuid,jsonb,text)': ['fila_worker'],
   'fila.record_account_status(text,integer,text,text,text)': ['fila_worker'],
   'fila.disable_tool(text,text)': ['fila_worker'],
