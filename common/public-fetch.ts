@@ -66,7 +66,8 @@ export interface PublicStreamResult {
   headers: http.IncomingHttpHeaders;
   url: string;
   /** errors with BodyTooLargeError past maxBytes, FetchFailedError past the deadline or on a broken
-   *  connection; the caller must read it to its end or destroy it */
+   *  connection (possibly before the caller reads it: consume it with stream.pipeline or an async
+   *  iterator, which report an error already there); the caller must read it to its end or destroy it */
   body: Readable | null;
 }
 
@@ -168,6 +169,10 @@ function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal, 
           ? new FetchFailedError(url, `no answer within ${opts.timeoutMs} ms`, { cause: err, timedOut: true })
           : new FetchFailedError(url, err.message, { cause: err })));
         res.on('aborted', () => cut.destroy(new FetchFailedError(url, 'the connection broke off mid-body')));
+        // bytes may flow (and the cap be passed) before the caller has attached its own listener:
+        // the error then stays on the stream (cut.errored) for whoever reads it, instead of being
+        // emitted to no listener, which would crash the process
+        cut.on('error', () => undefined);
         res.pipe(cut);
         resolvePromise({ status, headers: res.headers, url, body: null, location: null, stream: cut });
         return;

@@ -8,7 +8,7 @@
 // logged with the reason); a network failure or a non-2xx answer is thrown, and graphile-worker
 // retries with its exponential back-off until max_attempts (then status failed). Until a copy
 // lands, and when none ever does, users keep the provider's URL: nothing of the job changes.
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import { fileHeadBytes, fileTypes, type FileStore, type StoredFile } from '../common/file-store.ts';
 import { BodyTooLargeError, openPublic, UrlRefusedError, type PublicFetchOptions } from '../common/public-fetch.ts';
 import { outputUrlProblem } from '../common/output-urls.ts';
@@ -92,10 +92,11 @@ export async function downloadOutput(url: string, opts: OutputCopyOptions & { st
     throw new OutputCopyRefused(`larger than ${caps[spec.kind]} bytes (the cap for ${contentType}; ${declared} declared)`);
   }
   const check = new CopyCheck(contentType, caps[spec.kind]);
-  body.on('error', (err) => check.destroy(err)); // a broken download must not leave half a file
-  check.once('error', () => body.destroy());
+  // pipeline, not pipe: a download that broke off (or passed the cap) even before this line still
+  // errors `check`, so the store drops its half file; a refused file ends the download
+  const content = pipeline(body, check, (err) => { if (err && !check.destroyed) check.destroy(err); });
   try {
-    return await opts.store.save({ content: body.pipe(check), contentType, extension: spec.extension });
+    return await opts.store.save({ content, contentType, extension: spec.extension });
   } catch (err) {
     if (err instanceof BodyTooLargeError) throw new OutputCopyRefused(`larger than ${err.limit} bytes`, { cause: err });
     throw err;
