@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 import { fakeOutputBytes } from '../../dev/fake-runninghub/server.ts';
 import type { JobOutputJson } from '../../db/fila.ts';
+import { LocalFileStore } from '../../common/file-store.ts';
+import { copyOutput } from '../output-copies.ts';
 
 let h: Harness;
 let api: { url: string; token(userId: string): Promise<string> };
@@ -23,6 +25,8 @@ let inside: Server;
 let insideUrl: string;
 const insideRequests: string[] = [];
 const logLines: Array<Record<string, unknown>> = [];
+let logger: pino.Logger;
+const network = { allowAddress: (ip: string) => ip === '127.0.0.1' };
 
 beforeAll(async () => {
   h = await startHarness();
@@ -32,13 +36,13 @@ beforeAll(async () => {
   await new Promise<void>((r) => inside.listen(0, '127.0.0.2', r));
   insideUrl = `http://127.0.0.2:${(inside.address() as AddressInfo).port}`;
   api = await h.startApi({ uploadDir }); // serves the store at /uploads/ and takes the webhooks
-  const logger = pino({ level: 'info' }, new Writable({
+  logger = pino({ level: 'info' }, new Writable({
     write(chunk: Buffer, _enc, done) { logLines.push(JSON.parse(chunk.toString('utf8')) as Record<string, unknown>); done(); },
   }));
   await h.startWorker({
     publicUrl: api.url, uploadDir, logger,
     // the fake provider answers on 127.0.0.1: that one loopback address stands for "public" here
-    outputCopies: { network: { allowAddress: (ip) => ip === '127.0.0.1' }, maxBytes: { image: 100_000, video: 1_000_000 }, timeoutMs: 5000 },
+    outputCopies: { network, maxBytes: { image: 100_000, video: 1_000_000 }, timeoutMs: 5000 },
   });
 });
 afterAll(async () => {
@@ -122,6 +126,21 @@ describe('copies of results', () => {
     expect(downloads.map((d) => d.status)).toEqual([503, 200]);
     // graphile-worker's back-off: the retry came about e^1 s later, not at once
     expect(downloads[1]!.at - downloads[0]!.at).toBeGreaterThan(1500);
+  });
+
+  it('when the retries are spent the copy is failed, logged at error, and users keep the provider\'s URL for good', async () => {
+    const job = await h.submit('upscaler', { image_url: 'https://files.example/f.png#fake=ok&fake-output=fail:99', category: 'logo' });
+    const done = await h.waitStatus(job.id, ['completed', 'failed']);
+    const providerUrl = done.outputs![0]!.url;
+    await h.waitFor('the failed first attempt', async () => (await copyRow(job.id)).attempts >= 1);
+    // the last of graphile-worker's attempts, run here rather than waited for (e^1 + … + e^7 s)
+    const outcome = await copyOutput({ db: h.t.fila, logger, outputCopies: { store: new LocalFileStore(uploadDir, () => api.url), network, timeoutMs: 5000 } },
+      job.id, 0, { attempts: 8, maxAttempts: 8 });
+    expect(outcome).toBe('failed');
+    expect(await copyRow(job.id)).toMatchObject({ status: 'failed', last_error: 'the provider answered HTTP 503 for the output' });
+    expect((await outputs(job.id))[0]).toEqual({ url: providerUrl, type: 'png', provider_url: providerUrl, copy_url: null, copy_status: 'failed' });
+    expect(logLines.find((l) => l.job_id === job.id && l.msg === 'output not copied: retries spent; users keep the provider\'s URL')).toMatchObject({ level: 50 });
+    expect(await storedCopiesOf(job.id)).toBe(0);
   });
 
   const hostile = [
