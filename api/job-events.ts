@@ -9,6 +9,7 @@
 //   streams; comment heartbeats from one timer;
 // - bounded: at most `maxStreamsPerUser` streams per user and `maxStreams` per process; past
 //   either, 429 `too_many_event_streams` before anything is opened.
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type pino from 'pino';
 import { isTerminalStatus, type FilaDb, type JobJson, type JobStatus, type WatchedJob } from '../db/fila.ts';
@@ -72,6 +73,9 @@ export class JobEventsHub {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** this process, in fila.presence_services */
+  private readonly instance = randomUUID();
+  private get presenceEveryMs(): number { return this.opts.presenceTouchMs ?? 10_000; }
   readonly maxStreamsPerUser: number;
   readonly maxStreams: number;
   /** true while the LISTEN connection is up (healthz reports it) */
@@ -85,9 +89,12 @@ export class JobEventsHub {
     this.maxStreams = opts.maxStreams ?? 20_000;
   }
 
-  /** Connect and LISTEN; resolves once listening (a failure here is the caller's to report). */
+  /** Connect and LISTEN, and say that presence is heard here (which gives every queued job a fresh
+   *  lease: its page reconnects to this process); resolves once listening (a failure here is the
+   *  caller's to report). */
   async start(): Promise<void> {
     await this.connect();
+    await this.opts.fila.presenceBeat(this.instance, this.presenceEveryMs);
     const every = (ms: number, fn: () => void) => {
       const timer = setInterval(fn, ms);
       timer.unref();
@@ -95,7 +102,7 @@ export class JobEventsHub {
     };
     every(this.opts.etaRefreshMs ?? 2000, () => { if (this.anyQueued()) this.poke(); });
     every(this.opts.heartbeatMs ?? 15_000, () => { for (const s of this.streams()) s.sink.ping(); });
-    every(this.opts.presenceTouchMs ?? 10_000, () => this.touchAll());
+    every(this.presenceEveryMs, () => { this.beat(); this.touchAll(); });
   }
 
   private async connect(): Promise<void> {
@@ -236,6 +243,12 @@ export class JobEventsHub {
   private anyQueued(): boolean {
     for (const s of this.streams()) if (s.last.status === 'queued') return true;
     return false;
+  }
+
+  /** Presence is heard here: without recent beats no queued job counts as abandoned. */
+  private beat(): void {
+    this.opts.fila.presenceBeat(this.instance, this.presenceEveryMs)
+      .catch((err: unknown) => this.opts.logger.warn({ err }, 'presence beat failed'));
   }
 
   private touchAll(): void {

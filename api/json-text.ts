@@ -1,6 +1,8 @@
 // Every string in a JSON body (values and keys, at any depth) must be text PostgreSQL can store:
 // no NUL character (\u0000) and no lone UTF-16 surrogate. Either one is valid JSON that jsonb and
 // text refuse, which used to surface as a 500 after the request had reached the database.
+// No key may be `__proto__` either: copying such an object (as the validators do) sets its
+// prototype instead of a field, so the key would vanish silently instead of being refused.
 // Checked once, before any route reads the body, so the refusal is a 400 that writes nothing.
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from './context.ts';
@@ -9,9 +11,9 @@ import { invalidInput } from './errors.ts';
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const unparsable = Symbol('unparsable');
 
-/** The first string the database could not store, with where it is, or null. Walked with an
+/** The first string the database could not store (or a `__proto__` key), with where it is, or null. Walked with an
  *  explicit stack: a body nested 20,000 deep must not overflow ours. */
-export function unstorableText(value: unknown): { path: string; message: string } | null {
+export function unstorableText(value: unknown): { path: string; message: string; code: 'unstorable_text' | 'reserved_key' } | null {
   const bad = (s: string): string | null =>
     s.includes('\u0000') ? 'contains a NUL character (\\u0000)' : loneSurrogate.test(s) ? 'contains a lone UTF-16 surrogate' : null;
   // each entry points at its parent: a path is built only for the one string reported
@@ -26,14 +28,15 @@ export function unstorableText(value: unknown): { path: string; message: string 
     const v = n.value;
     if (typeof v === 'string') {
       const why = bad(v);
-      if (why) return { path: pathOf(n), message: why };
+      if (why) return { path: pathOf(n), message: why, code: 'unstorable_text' };
     } else if (Array.isArray(v)) {
       const parent = n;
       v.forEach((item, i) => todo.push({ value: item, key: String(i), parent }));
     } else if (v && typeof v === 'object') {
       for (const [k, item] of Object.entries(v)) {
         const keyWhy = bad(k);
-        if (keyWhy) return { path: pathOf(n, JSON.stringify(k)), message: `key ${keyWhy}` };
+        if (keyWhy) return { path: pathOf(n, JSON.stringify(k)), message: `key ${keyWhy}`, code: 'unstorable_text' };
+        if (k === '__proto__') return { path: pathOf(n, k), message: 'key "__proto__" is not accepted', code: 'reserved_key' };
         todo.push({ value: item, key: k, parent: n });
       }
     }
@@ -50,7 +53,10 @@ export function storableJson(): MiddlewareHandler<AppEnv> {
       // c.req.json() keeps the parsed body: the route's validator reads the same one
       const body: unknown = await c.req.json().then((b: unknown) => b, () => unparsable);
       const found = body === unparsable ? null : unstorableText(body);
-      if (found) throw invalidInput([{ ...found, code: 'unstorable_text' }], `Texto inválido no corpo da requisição (${found.path || 'corpo'}: ${found.message}).`);
+      if (found) {
+        const what = found.code === 'reserved_key' ? 'Campo não aceito' : 'Texto inválido';
+        throw invalidInput([found], `${what} no corpo da requisição (${found.path || 'corpo'}: ${found.message}).`);
+      }
     }
     await next();
   };

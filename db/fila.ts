@@ -498,6 +498,11 @@ export class FilaDb {
       [pairs.map((p) => p.jobId), pairs.map((p) => p.userId)]);
   }
 
+  /** This API process hears presence (its event streams): at its start, then every `everyMs`. */
+  async presenceBeat(instance: string, everyMs: number): Promise<void> {
+    await this.rows('select fila.presence_beat($1::uuid, $2::integer)', [instance, everyMs]);
+  }
+
   /** A user's balance and their newest ledger entries, read in one statement (one snapshot). */
   async userCredits(userId: string, limit = 20): Promise<UserCredits> {
     return this.one<UserCredits>(

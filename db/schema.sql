@@ -140,6 +140,16 @@ create table fila.output_copies (
 );
 comment on table fila.output_copies is 'One row per output of a completed job: the provider''s URL and fila''s copy of it. pending: copy_output will try (again); copied: url is fila''s copy; refused: the download was hostile (private address, too large, type not allowed) and is never retried; failed: retries spent. Users see the copy when copied (and not yet expired), the provider''s URL otherwise.';
 
+create table fila.presence_services (
+  instance uuid not null,
+  started_at timestamp with time zone default now() not null,
+  beat_at timestamp with time zone default now() not null,
+  beat_every interval not null,
+  constraint presence_services_pkey PRIMARY KEY (instance),
+  constraint beat_every_positive CHECK (beat_every > '00:00:00'::interval)
+);
+comment on table fila.presence_services is 'API processes that hear presence (open event streams): each beats (presence_beat) every beat_every while it runs. A queued job is judged abandoned only while some process''s beat is at most two of its intervals old, and never within presence_timeout of the newest process''s start.';
+
 create table fila.provider_account_status (
   account text not null,
   current_task_counts integer not null,
@@ -277,6 +287,7 @@ CREATE INDEX jobs_polled_since ON fila.jobs USING btree (last_polled_at) WHERE (
 CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE ((status = 'queued'::fila.job_status) AND presence);
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
 CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
+CREATE INDEX jobs_uncertain_ended ON fila.jobs USING btree (create_uncertain_at) WHERE ((create_uncertain_at IS NOT NULL) AND (provider_task_id IS NULL) AND (status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])));
 CREATE INDEX jobs_user_recent ON fila.jobs USING btree (user_id, created_at DESC);
 CREATE INDEX uploads_kept_by_age ON fila.uploads USING btree (created_at) WHERE (deleted_at IS NULL);
 CREATE INDEX uploads_kept_by_user ON fila.uploads USING btree (user_id) WHERE (deleted_at IS NULL);
@@ -326,6 +337,20 @@ create view fila.credit_ledger as
     e.operator_id
    FROM fila.credit_entries e;
 comment on view fila.credit_ledger is 'Every credit movement: debits negative, grants and refunds positive. A balance is the sum of its user''s rows.';
+
+create view fila.held_slots as
+ SELECT j.id AS job_id,
+    j.account,
+    j.status,
+    j.create_uncertain_at,
+    j.finished_at,
+    j.create_uncertain_at + t.hard_deadline AS held_until
+   FROM fila.jobs j
+     JOIN fila.tools t ON t.tool = j.tool
+  WHERE j.create_uncertain_at IS NOT NULL AND j.provider_task_id IS NULL AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND NOT (EXISTS ( SELECT 1
+           FROM fila.orphan_tasks o
+          WHERE o.job_id = j.id));
+comment on view fila.held_slots is 'Ended jobs whose create got no answer (the task may exist at the provider) and whose task the provider has not named yet: each holds a slot of its account until held_until (create + the tool''s hard deadline) or until the task''s webhook records it as an orphan. Rows with held_until in the past hold nothing.';
 
 create view fila.job_timeline as
  SELECT e.job_id,
@@ -498,19 +523,49 @@ comment on view fila.tool_stats is 'Per tool over the last 24 hours: outcomes, s
 
 -- Functions
 
+CREATE OR REPLACE FUNCTION fila._abandoned(p_job fila.jobs, p_settings fila.settings, p_as_of timestamp with time zone)
+ RETURNS boolean
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select p_job.status = 'queued' and p_job.presence
+     and greatest(p_job.last_seen_at, s.newest_start) < p_as_of - p_settings.presence_timeout
+     and (s.services = 0 or s.heard)
+  from (select count(*) as services, max(ps.started_at) as newest_start,
+               coalesce(bool_or(ps.beat_at + 2 * ps.beat_every >= p_as_of), false) as heard
+        from fila.presence_services ps) s;
+$function$;
+
 CREATE OR REPLACE FUNCTION fila._account_with_free_slot()
  RETURNS text
  LANGUAGE sql
 AS $function$
   select a.account
   from fila.provider_accounts a
-  cross join lateral (select count(*) as used from fila.jobs j
+  cross join lateral (select count(*) + fila._held_slot_count(a.account) as used from fila.jobs j
                       where j.account = a.account and j.status in ('starting', 'running')) u
   where a.enabled
     and (a.paused_until is null or a.paused_until <= clock_timestamp())
     and a.max_slots > u.used
   order by a.max_slots - u.used desc, a.account
   limit 1;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._cancel_abandoned(p_job fila.jobs, p_settings fila.settings)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  update fila.jobs j set status = 'canceled', finished_at = now()
+  where j.id = p_job.id
+  returning * into v_job;
+  perform fila._record(v_job.id, 'queued', 'canceled',
+    format('abandoned: its page was not seen for %s (presence_timeout)', p_settings.presence_timeout));
+  perform fila._refund(v_job, 'abandoned');
+  return v_job;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._check_tool_input()
@@ -540,7 +595,7 @@ CREATE OR REPLACE FUNCTION fila._dispatch_could_start()
  RETURNS boolean
  LANGUAGE sql
 AS $function$
-  select (select count(*) from fila.jobs j where j.status in ('starting', 'running')) < fila._slots_total()
+  select (select count(*) from fila.jobs j where j.status in ('starting', 'running')) + fila._held_slot_count() < fila._slots_total()
      and fila._account_with_free_slot() is not null;
 $function$;
 
@@ -555,7 +610,7 @@ declare
   v_job fila.jobs;
 begin
   select * into v_settings from fila.settings;
-  select v_settings.max_slots - count(*) into v_free
+  select v_settings.max_slots - count(*) - fila._held_slot_count() into v_free
   from fila.jobs j where j.status in ('starting', 'running');
   while v_free > 0 loop
     v_account := fila._account_with_free_slot();
@@ -566,6 +621,10 @@ begin
       and not exists (select 1 from fila.tools t where t.tool = j.tool and not t.enabled)
     order by j.queue_seq limit 1 for update;
     exit when not found;
+    if fila._abandoned(v_job, v_settings, now()) then
+      perform fila._cancel_abandoned(v_job, v_settings); -- never started: the next in line gets the slot
+      continue;
+    end if;
     update fila.jobs j
     set status = 'starting', account = v_account, started_at = now(), attempts = j.attempts + 1,
         deadline_at = now() + v_settings.starting_timeout, soft_deadline_at = null
@@ -711,6 +770,15 @@ begin
 end;
 $function$;
 comment on function fila._grant_credits(uuid,integer,text,text,uuid) is 'The one body of grant_credits and grant_credits_by_operator.';
+
+CREATE OR REPLACE FUNCTION fila._held_slot_count(p_account text DEFAULT NULL::text)
+ RETURNS integer
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select count(*)::integer from fila.held_slots h
+  where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account);
+$function$;
 
 CREATE OR REPLACE FUNCTION fila._job_for_update(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid)
  RETURNS fila.jobs
@@ -1582,6 +1650,26 @@ AS $function$
 $function$;
 comment on function fila.output_copy(uuid,integer) is 'One output''s copy record (all columns null when there is none): what copy_output reads before it downloads.';
 
+CREATE OR REPLACE FUNCTION fila.presence_beat(instance uuid, every_ms integer)
+ RETURNS void
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  if presence_beat.every_ms is null or presence_beat.every_ms < 1 then
+    raise exception 'presence_beat needs its interval in milliseconds, not %', coalesce(presence_beat.every_ms::text, 'null')
+      using errcode = '22023';
+  end if;
+  insert into fila.presence_services as s (instance, beat_every)
+  values (presence_beat.instance, presence_beat.every_ms * interval '1 millisecond')
+  on conflict on constraint presence_services_pkey do update set beat_at = now(), beat_every = excluded.beat_every;
+  delete from fila.presence_services s where s.beat_at < now() - interval '1 day';
+end;
+$function$;
+comment on function fila.presence_beat(uuid,integer) is 'An API process hearing presence says it is there: at its start, then every every_ms. Its first beat gives every queued job a fresh presence lease (the pages reconnect to it); while no process has beaten within two of its intervals, no job counts as abandoned.';
+
 CREATE OR REPLACE FUNCTION fila.queue_head(n integer)
  RETURNS SETOF fila.queue
  LANGUAGE sql
@@ -1672,13 +1760,8 @@ begin
     order by j.queue_seq
     for update
   loop
-    update fila.jobs j set status = 'canceled', finished_at = now()
-    where j.id = v_job.id
-    returning * into v_job;
-    perform fila._record(v_job.id, 'queued', 'canceled',
-      format('abandoned: its page was not seen for %s (presence_timeout)', v_settings.presence_timeout));
-    perform fila._refund(v_job, 'abandoned');
-    return next v_job;
+    continue when not fila._abandoned(v_job, v_settings, reap_stale_jobs.as_of);
+    return next fila._cancel_abandoned(v_job, v_settings);
   end loop;
 
   perform fila._dispatch_locked();
@@ -1773,6 +1856,9 @@ begin
     record_orphan_task.provider_task_id, record_orphan_task.reason));
   perform graphile_worker.add_job('cancel_provider_task',
     json_build_object('job_id', v_job.id, 'provider_task_id', record_orphan_task.provider_task_id), max_attempts := 5);
+  if v_job.create_uncertain_at is not null and v_job.provider_task_id is null and v_job.status in ('failed', 'canceled') then
+    perform graphile_worker.add_job('dispatch', '{}'::json, job_key := 'fila_dispatch_held_slot_freed', job_key_mode := 'replace');
+  end if;
   return true;
 end;
 $function$;

@@ -276,6 +276,19 @@ describe('bad input is a 4xx that writes nothing, logged at warn', () => {
     }
   });
 
+  it('answers 400 to a "__proto__" key anywhere in a job body, which a copy would otherwise drop silently', async () => {
+    const user = await funded();
+    const raws = [
+      '{"tool":"upscaler","input":{"image_url":"https://files.example/a.png","category":"pessoas","__proto__":{"x":1}}}',
+      '{"tool":"upscaler","input":{"image_url":"https://files.example/a.png","category":"pessoas"},"__proto__":null}',
+      '{"tool":"upscaler","input":{"image_url":"https://files.example/a.png","category":"pessoas","deep":[{"__proto__":"x"}]}}',
+    ];
+    for (const raw of raws) {
+      const e = await refused(call(user, '/v1/jobs', { raw }), 400, 'invalid_input');
+      expect(e.details, raw).toEqual([expect.objectContaining({ code: 'reserved_key' })]);
+    }
+  });
+
   it('answers 400 to a webhook body with a NUL or a lone surrogate, storing nothing in the inbox', async () => {
     const user = await funded();
     const { job } = await api.t.fila.submitJob({ userId: user, tool: 'upscaler', input: { image_url: 'https://files.example/a.png', category: 'pessoas' } });

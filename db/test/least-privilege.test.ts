@@ -30,6 +30,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.uploads_deleted(text[])': ['fila_app'],
   'fila.watched_jobs(uuid[])': ['fila_app'],
   'fila.touch_jobs(uuid[],uuid[])': ['fila_app'],
+  'fila.presence_beat(uuid,integer)': ['fila_app'], // the API's event streams say presence is being heard
   'fila.queue_head(integer)': ['fila_app'],
   'fila.user_jobs(uuid,text,fila.job_status,uuid,integer)': ['fila_app'],
   'fila.job_detail(uuid)': ['fila_app'],
@@ -114,7 +115,7 @@ function loginPool(role: ProcessRole, max = 2): pg.Pool {
 /** The views each process reads. */
 const views: Record<ProcessRole, string[]> = {
   fila_app: ['queue_overview', 'queue', 'active_jobs', 'stale_jobs', 'credit_ledger', 'credit_audit', 'job_timeline', 'recent_jobs', 'tool_stats',
-    'provider_account_overview', 'provider_account_check', 'provider_recovery', 'tool_availability'],
+    'provider_account_overview', 'provider_account_check', 'provider_recovery', 'tool_availability', 'held_slots'],
   fila_worker: ['queue_overview', 'active_jobs', 'stale_jobs', 'provider_account_overview'],
 };
 

@@ -57,6 +57,16 @@ export interface FakeTask {
   finishedAt: number | null;
 }
 
+/** The node the fake names in every failure it reports (`failedReason.node_name`). */
+export const fakeFailNode = 'FakeNode';
+
+/** Does fila's error show the failure this fake reported, word for word? fila may add the node the
+ *  provider named, as "message (node)"; nothing else. */
+export function showsFakeFailure(error: string | null, message: string | null): boolean {
+  if (message === null || error === null) return false;
+  return error === message || error === `${message} (${fakeFailNode})`;
+}
+
 export interface FakeRequest { path: string; body: unknown; at: number }
 export interface FakeRefusal { jobId: string | null; code: number; at: number }
 /** `sentAt`: when the request left; `at`: when its answer was read (the record is pushed then). */
@@ -76,6 +86,8 @@ export interface FakeRunningHub {
   activeCount(): number;
   /** the highest activeCount() ever reached (it can only grow when a task is created) */
   readonly peakActive: number;
+  /** the same, for each API key's own tasks (an account's concurrency) */
+  readonly peakActiveByKey: ReadonlyMap<string, number>;
   requestsTo(endpoint: 'upload' | 'create' | 'status' | 'outputs' | 'cancel' | 'accountStatus'): FakeRequest[];
   /** every download of an output file (`/files/…`) and what it was answered */
   fileDownloads: Array<{ path: string; status: number; at: number }>;
@@ -323,6 +335,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const fileDownloads: FakeRunningHub['fileDownloads'] = [];
   const refusals: FakeRefusal[] = [];
   let peakActive = 0;
+  const peakActiveByKey = new Map<string, number>();
   const createCallsPerJob = new Map<string, number>();
   const failingKeys = new Map<string, 802 | 812>();
   const timers = new Set<NodeJS.Timeout>();
@@ -347,7 +360,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
         : task.script.kind === 'fail' ? task.script.message : 'fake failure';
       return err(805, { failedReason: {
         exception_type: task.canceled ? 'TaskCanceled' : 'fake.ScriptedFailure', exception_message: message,
-        node_name: 'FakeNode', node_id: '33', traceback: '…', current_inputs: {}, current_outputs: {} } });
+        node_name: fakeFailNode, node_id: '33', traceback: '…', current_inputs: {}, current_outputs: {} } });
     }
     const video = task.nodeInfoList.some((n) => videoExt.test(n.fieldValue.split('#')[0]!.split('?')[0]!));
     const ext = video ? 'mp4' : 'png';
@@ -478,6 +491,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     };
     tasks.set(task.taskId, task);
     peakActive = Math.max(peakActive, activeCount());
+    peakActiveByKey.set(task.apiKey, Math.max(peakActiveByKey.get(task.apiKey) ?? 0, active(task.apiKey)));
     if (script.kind === 'create-failed') {
       // as RunningHub documents it: code 0, the task exists, it failed validation at once
       task.status = 'FAILED';
@@ -634,6 +648,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     refusals,
     activeCount,
     get peakActive() { return peakActive; },
+    peakActiveByKey,
     requestsTo: (endpoint) => requests.filter((r) =>
       r.path === (endpoint === 'accountStatus' ? '/uc/openapi/accountStatus' : `/task/openapi/${endpoint}`)),
     pause: close,

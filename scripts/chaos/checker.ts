@@ -5,6 +5,7 @@
 // (It reads fila.credit_audit once, only to report whether the view agrees with its own audit.)
 import pg from 'pg';
 import type { ChaosRecord, ProviderTaskRecord, SubmitRecord } from './record.ts';
+import { showsFakeFailure } from '../../dev/fake-runninghub/server.ts';
 
 export interface CheckRow {
   rule: string;
@@ -18,6 +19,15 @@ export interface CheckResult {
   rows: CheckRow[];
   ok: boolean;
   counts: Record<string, number>;
+  /** the ETAs pages were shown against the wait that followed (until the job left the queue for
+   *  good, from job_events), in seconds and percent; null without samples. A figure, not a rule. */
+  eta: EtaError | null;
+}
+
+export interface EtaError { samples: number; jobs: number; medianS: number; p90S: number; medianPct: number; p90Pct: number }
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
 type Status = 'queued' | 'starting' | 'running' | 'completed' | 'failed' | 'canceled';
@@ -108,6 +118,7 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
   let balances: Map<string, number>; let auditView: number;
   let settings: { max_slots: number; starting_ms: number; presence_ms: number };
   let hardMs: Map<string, number>;
+  let accountSlots: Map<string, number>;
   try {
     // one snapshot for everything
     await client.query('begin isolation level repeatable read read only');
@@ -125,11 +136,13 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
               (extract(epoch from presence_timeout) * 1000)::float8 as presence_ms from fila.settings`)).rows[0]!;
     hardMs = new Map((await client.query<{ tool: string; hard_ms: number }>(
       `select tool, (extract(epoch from hard_deadline) * 1000)::float8 as hard_ms from fila.tools`)).rows.map((r) => [r.tool, r.hard_ms]));
+    accountSlots = new Map((await client.query<{ account: string; max_slots: number }>(
+      `select account, max_slots from fila.provider_accounts`)).rows.map((r) => [r.account, r.max_slots]));
     await client.query('commit');
   } finally {
     await client.end();
   }
-  return judge({ jobs, events, entries, balances, auditView, settings, hardMs }, record, opts);
+  return judge({ jobs, events, entries, balances, auditView, settings, hardMs, accountSlots }, record, opts);
 }
 
 interface Facts {
@@ -140,6 +153,8 @@ interface Facts {
   auditView: number;
   settings: { max_slots: number; starting_ms: number; presence_ms: number };
   hardMs: Map<string, number>;
+  /** each provider account's own max_slots */
+  accountSlots: Map<string, number>;
 }
 
 function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
@@ -195,6 +210,12 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
     [...(provider.peakActive > maxSlots ? [`the fake counted ${provider.peakActive} at a create`] : []),
       ...(s && s.overProvider ? [`${s.overProvider} samples above`] : [])],
     `highest ${provider.peakActive} counted by the fake at each create` + (s ? `, ${s.maxProviderActive} sampled` : ''));
+  if (provider.peakActiveByAccount) {
+    const perAccount = Object.entries(provider.peakActiveByAccount);
+    add('tasks active at the provider on each account never above its max_slots',
+      perAccount.filter(([a, n]) => n > (f.accountSlots.get(a) ?? 0)).map(([a, n]) => `account ${a}: the fake counted ${n} for its key, slots ${f.accountSlots.get(a) ?? 'none'}`),
+      perAccount.map(([a, n]) => `${a}: highest ${n} of ${f.accountSlots.get(a) ?? '?'}`).join(', ') || 'no task created');
+  }
 
   // FIFO (happens-before): a job B may not leave the queue for a slot while a job A is waiting whose
   // submit was answered before B's submit began. Jobs whose submits overlapped may go either way.
@@ -354,7 +375,7 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
       if (!t) wrong.push(`job ${j.id} completed without a successful task of its own at the provider`);
       continue;
     }
-    const failedTask = tasks.find((x) => x.status === 'FAILED' && !x.canceled && x.failMessage !== null && x.failMessage === j.error);
+    const failedTask = tasks.find((x) => x.status === 'FAILED' && !x.canceled && showsFakeFailure(j.error, x.failMessage));
     const lastEvent = eventsByJob.get(j.id)?.at(-1);
     const fromState = lastEvent?.from_status;
     const deadline = (lastEvent?.reason ?? '').startsWith('reaper:');
@@ -382,13 +403,21 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
   counts.hangsReaped = hangsReaped;
   counts.startingDeadline = startingDeadline;
 
-  // Abandoned pages: once its page is gone for presence_timeout, a job may never take a slot.
+  // Abandoned pages: once its page is gone for presence_timeout, a job may never take a slot. The
+  // lease is counted while presence can be heard: an API restart gives every page presence_timeout
+  // from the moment the API is back (its pages reconnect then), as the design promises.
+  const apiOutages = record.outages.filter((o) => o.kind === 'api').sort((x, y) => x.from - y.from);
+  const leaseEnd = (closedAt: number): number => {
+    let end = closedAt + f.settings.presence_ms;
+    for (const o of apiOutages) if (o.from < end) end = Math.max(end, o.to + f.settings.presence_ms);
+    return end;
+  };
   const abandonedStarted: string[] = [];
   let abandoned = 0; let abandonedCanceled = 0;
   for (const r of record.submits) {
     if (r.abandonedAt === null || !r.jobId) continue;
     abandoned++;
-    const gone = r.abandonedAt + f.settings.presence_ms + 1000; // the server's last touch may trail the close by a moment
+    const gone = leaseEnd(r.abandonedAt) + 1000; // the server's last touch may trail the close by a moment
     const started = (eventsByJob.get(r.jobId) ?? []).find((e) => e.from_status === 'queued' && e.to_status === 'starting' && e.at_ms > gone);
     if (started) abandonedStarted.push(`job ${r.jobId} started ${Math.round((started.at_ms - r.abandonedAt) / 1000)} s after its page closed`);
     if (jobById.get(r.jobId)?.status === 'canceled') abandonedCanceled++;
@@ -405,5 +434,27 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
   add('no job whose page was gone was ever started', abandonedStarted,
     `${abandoned} pages closed while queued, ${abandonedCanceled} of those jobs canceled (the others started before presence_timeout ran out)`);
 
-  return { rows, ok: rows.every((r) => r.breaks === 0), counts };
+  // The ETA shown at each moment against the real wait from that moment to the job's (last) start.
+  const abs: number[] = []; const rel: number[] = []; let etaJobs = 0;
+  for (const r of record.submits) {
+    if (!r.jobId || !r.etas?.length) continue;
+    const start = (eventsByJob.get(r.jobId) ?? []).filter((e) => e.from_status === 'queued' && e.to_status === 'starting').at(-1);
+    if (!start) continue;
+    let used = false;
+    for (const e of r.etas) {
+      if (e.at > start.at_ms) continue;
+      const real = (start.at_ms - e.at) / 1000;
+      abs.push(Math.abs(e.eta - real));
+      if (real >= 1) rel.push((100 * Math.abs(e.eta - real)) / real);
+      used = true;
+    }
+    if (used) etaJobs++;
+  }
+  abs.sort((x, y) => x - y); rel.sort((x, y) => x - y);
+  const eta = abs.length ? {
+    samples: abs.length, jobs: etaJobs, medianS: quantile(abs, 0.5), p90S: quantile(abs, 0.9),
+    medianPct: rel.length ? quantile(rel, 0.5) : 0, p90Pct: rel.length ? quantile(rel, 0.9) : 0,
+  } : null;
+
+  return { rows, ok: rows.every((r) => r.breaks === 0), counts, eta };
 }

@@ -21,6 +21,8 @@ export interface SubmitRecord {
   abandonedAt: number | null;
   /** Date.now() when the user asked to cancel (behaviour cancel) */
   cancelRequestedAt: number | null;
+  /** every ETA (seconds) the page was shown while the job was queued, and when */
+  etas?: Array<{ at: number; eta: number }>;
 }
 
 /** The fake provider's own record of one task (never what fila says about it). */
@@ -42,6 +44,8 @@ export interface ProviderRecord {
   tasks: ProviderTaskRecord[];
   /** the highest number of tasks active at once, as the fake counted it at each create */
   peakActive: number;
+  /** the same for each account's key (account name -> peak), when the run has several accounts */
+  peakActiveByAccount?: Record<string, number>;
   /** create calls it answered with an error code (capacity refusals and the like), by code */
   refusals: Record<string, number>;
 }

@@ -50,6 +50,9 @@ export interface ChaosOptions {
   outageMs: number;
   /** a successful fake task takes [min, max] ms */
   taskMs: [number, number];
+  /** the provider accounts (name -> slots) the queue spreads over, each with its own key at the
+   *  fake; `maxSlots` stays the global cap */
+  accounts: Record<string, number>;
   /** fila.settings and fila.tools for the run (a DBA's edit) */
   deadlines: { startingS: number; softS: number; hardS: number; videoHardS: number; presenceS: number };
   reaperPeriodMs: number;
@@ -63,6 +66,7 @@ export interface ChaosOptions {
 
 export const longRun: Omit<ChaosOptions, 'live' | 'out'> = {
   jobs: 10_000, users: 300, workers: 2, maxSlots: 8, seed: 9,
+  accounts: { main: 5, spare: 4 },
   rates: { fail: 0.2, loseWebhook: 0.05, duplicateWebhook: 0.1, queueMaxed: 0.05, hang: 0.002, createTimeout: 0.003 },
   users_: { cancel: 0.03, abandon: 0.03 },
   killEveryMs: 5000,
@@ -79,6 +83,7 @@ export const longRun: Omit<ChaosOptions, 'live' | 'out'> = {
 export const shortRun: Omit<ChaosOptions, 'live' | 'out'> = {
   ...longRun,
   jobs: 200, users: 40, maxSlots: 6,
+  accounts: { main: 4, spare: 3 },
   rates: { fail: 0.2, loseWebhook: 0.05, duplicateWebhook: 0.1, queueMaxed: 0.05, hang: 0.01, createTimeout: 0.01 },
   users_: { cancel: 0.05, abandon: 0.05 },
   killEveryMs: 4000,
@@ -224,6 +229,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     for (const tool of ['upscaler', 'pose_changer', 'veste_ai']) await dbaDb.setToolDeadlines(tool, d.softS, d.hardS);
     await dbaDb.setToolDeadlines('video_upscaler', d.softS, d.videoHardS);
     await dbaDb.setBackoff(0.25, 2);
+    // the queue over several accounts, each with its own key; the seeded `default` is switched off
+    const keys: Record<string, string> = {};
+    for (const [name, slots] of Object.entries(opts.accounts)) {
+      await dbaDb.setProviderAccount(name, slots);
+      keys[name] = `${fakeRunningHubApiKey}-${name}`;
+    }
+    if (!Object.hasOwn(opts.accounts, 'default')) await dbaDb.setProviderAccount('default', 1, false);
+    const accountsEnv = Object.entries(keys).map(([name, key]) => `${name}=${key}`).join(',');
 
     // the fake provider, with fault injection; it never refuses for capacity on its own, so that its
     // count of active tasks measures fila, not itself
@@ -248,7 +261,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     }, waitForHttp(`${apiUrl}/healthz`), opts.logsDir ? path.join(opts.logsDir, 'api.log') : null);
     children.push(api);
     const workers = Array.from({ length: opts.workers }, (_, i) => new FilaChild(`worker-${i + 1}`, entryPoints.worker, {
-      ...common, RUNNINGHUB_API_KEY: fakeRunningHubApiKey, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '10000',
+      ...common, RUNNINGHUB_ACCOUNTS: accountsEnv, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '10000',
       FILA_WORKER_CONCURRENCY: '8', LOG_LEVEL: 'info',
     }, waitForLine((l) => l.includes('"msg":"worker started"')), opts.logsDir ? path.join(opts.logsDir, `worker-${i + 1}.log`) : null));
     children.push(...workers);
@@ -264,7 +277,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     cleanups.push({ name: 'reaper pool', run: () => reaperPool.end() });
     const reaperDeps = {
       db: new FilaDb(reaperPool),
-      runninghub: RunningHubAccounts.fromKeys({ default: fakeRunningHubApiKey }, { baseUrl: fake.url, timeoutMs: 3000 }),
+      runninghub: RunningHubAccounts.fromKeys(keys, { baseUrl: fake.url, timeoutMs: 3000 }),
       logger: pino({ level: 'silent' }),
     };
     let reaperErrors = 0;
@@ -441,6 +454,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       submits, outages, reaperPeriodMs: opts.reaperPeriodMs, reaperPasses,
       provider: {
         peakActive: fake.peakActive,
+        peakActiveByAccount: Object.fromEntries(Object.entries(keys).map(([name, key]) => [name, fake.peakActiveByKey.get(key) ?? 0])),
         refusals: fake.refusals.reduce<Record<string, number>>((acc, r) => { acc[r.code] = (acc[r.code] ?? 0) + 1; return acc; }, {}),
         tasks: [...fake.tasks.values()].map((t) => ({
           taskId: t.taskId, jobId: t.jobId, script: t.script.kind,

@@ -112,7 +112,10 @@ export async function runUser(ctx: UsersContext, user: ChaosUser): Promise<void>
     }
     rec.answeredAt = Date.now();
     rec.jobId = job.id;
-    const seen = (j: Job) => { ctx.statuses.set(j.id, j.status); };
+    const seen = (j: Job) => {
+      ctx.statuses.set(j.id, j.status);
+      if (j.status === 'queued' && typeof j.eta === 'number') (rec.etas ??= []).push({ at: Date.now(), eta: j.eta });
+    };
     seen(job);
 
     if (behaviour === 'wait' || job.status !== 'queued') {

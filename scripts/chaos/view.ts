@@ -103,6 +103,10 @@ export function closingTable(r: TableInput, color = true): string {
       `${f.providerOutages} provider outages, ${f.refusals} create refusals (421), ${f.lostWebhooks} lost webhooks, ${f.duplicateWebhooks} duplicate/late webhooks, ` +
       `${f.scriptedFailures} task failures, ${f.hangs} hangs, ${f.createTimeouts} creates timed out after the task was created, ` +
       `${f.cancels} cancels, ${f.abandons} pages closed while queued, ${f.submitRetries} submit retries`,
+    r.check.eta
+      ? `ETA shown to waiting pages vs the real wait (${r.check.eta.samples} readings of ${r.check.eta.jobs} jobs): error median ${r.check.eta.medianS.toFixed(1)} s ` +
+        `(${r.check.eta.medianPct.toFixed(0)} %), p90 ${r.check.eta.p90S.toFixed(1)} s (${r.check.eta.p90Pct.toFixed(0)} %)`
+      : 'ETA: no page saw one (no job waited)',
     ...(r.troubles.length ? [`run notes: ${r.troubles.join('; ')}`] : []),
   ];
   return lines.join('\n');

@@ -3,6 +3,7 @@
 // job per user, the credit ledger per job, credit_audit, and the scripted outcomes.
 import { isTerminalStatus, type FilaDb, type Job, type JobStatus, type LedgerEntry, type TimelineEntry } from '../../db/fila.ts';
 import type { DemoUser } from './plan.ts';
+import { showsFakeFailure } from '../../dev/fake-runninghub/server.ts';
 
 export const activeJobMessage = 'Você já tem um processamento em andamento. Aguarde finalizar.';
 
@@ -130,7 +131,7 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
   for (const r of rows) {
     const { user, job, timeline } = r;
     if (user.role === 'fail') {
-      add(`${user.name} fails with the provider's message`, job.status === 'failed' && providerSaid(job.error, user.failMessage),
+      add(`${user.name} fails with the provider's message`, job.status === 'failed' && showsFakeFailure(job.error, user.failMessage),
         `${job.status}: ${job.error ?? '(no error)'}`);
     } else if (user.role === 'lost-webhook') {
       const recovered = job.status === 'completed';
@@ -191,10 +192,4 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
     ok: verdicts.every((v) => v.ok), verdicts, counts, slotsTotal,
     maxOccupancyReplayed: maxReplayed, fifoInversions: inversions, refunds, refundedCredits, perTool, eta,
   };
-}
-
-/** The provider's own message, word for word; fila may add the node RunningHub named: "msg (node)". */
-function providerSaid(error: string | null, message: string | null): boolean {
-  if (message === null) return false;
-  return error === message || (error !== null && error.startsWith(`${message} (`) && error.endsWith(')'));
 }

@@ -7,6 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../../dev/test-support/da
 import { FilaDb } from '../../db/fila.ts';
 import { checkRun, type CheckResult } from '../chaos/checker.ts';
 import type { ChaosRecord, ProviderTaskRecord, SubmitRecord } from '../chaos/record.ts';
+import { fakeFailNode } from '../../dev/fake-runninghub/server.ts';
 
 let t: TestDatabase;
 beforeEach(async () => { t = await createTestDatabase(); });
@@ -111,6 +112,32 @@ describe('chaos checker', () => {
     expect(refunds.detail).toContain(`failed job ${jobs.b}: 2 refunds`);
     expect(row(result, 'sum(debits)').breaks).toBe(1);
     expect(row(result, 'credit_audit').breaks).toBe(0); // the balance was made to agree: only the refund rule sees it
+  });
+
+  it('takes the provider\'s message with the node the fake named as its verdict, and reports any other wording', async () => {
+    const { record, jobs } = await honestRun(t);
+    await t.admin.query(`update fila.jobs set error = $2 where id = $1`, [jobs.b, `CUDA out of memory. (${fakeFailNode})`]);
+    expect(row(await checkRun(t.url, record), 'every failure is').breaks).toBe(0);
+    for (const error of ['CUDA out of memory. (OtherNode)', 'Falha no processamento.', 'CUDA out of memory']) {
+      await t.admin.query(`update fila.jobs set error = $2 where id = $1`, [jobs.b, error]);
+      const wrong = row(await checkRun(t.url, record), 'every failure is');
+      expect([wrong.breaks, wrong.detail.includes(jobs.b)], error).toEqual([1, true]);
+    }
+  });
+
+  it('measures the ETAs pages were shown against the wait that followed, from the event log', async () => {
+    const { record, jobs } = await honestRun(t);
+    const { rows: [start] } = await t.admin.query<{ at_ms: number }>(
+      `select (extract(epoch from at) * 1000)::float8 as at_ms from fila.job_events
+       where job_id = $1 and from_status = 'queued' and to_status = 'starting' order by id desc limit 1`, [jobs.b]);
+    const rec = record.submits.find((s) => s.jobId === jobs.b)!;
+    // 10 s before the start the page said 12 s (2 s off, 20 %); 4 s before it said 4 s (exact);
+    // a reading after the start is not a wait and is left out
+    rec.etas = [{ at: start!.at_ms - 10_000, eta: 12 }, { at: start!.at_ms - 4000, eta: 4 }, { at: start!.at_ms + 500, eta: 1 }];
+    const { eta } = await checkRun(t.url, record);
+    expect(eta).toMatchObject({ samples: 2, jobs: 1 });
+    expect(eta!.p90S).toBeCloseTo(2, 1);
+    expect(eta!.p90Pct).toBeCloseTo(20, 0);
   });
 
   it('reports a balance that differs from its ledger', async () => {

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { FilaDb, type Job } from '../../db/fila.ts';
-import { onConnections, rejected, fulfilled } from '../../dev/test-support/concurrency.ts';
+import { spreadOverConnections, rejected, fulfilled } from '../../dev/test-support/concurrency.ts';
 import { fifoViolations, startHarness, type Harness } from '../../dev/test-support/harness.ts';
 import { checkAccountKeys } from '../runninghub/accounts.ts';
 import { ConfigError, providerKeys } from '../../common/config.ts';
@@ -184,8 +184,10 @@ describe('three accounts under real concurrency', () => {
     let submitted: Job[] = [];
     let samples = 0;
     try {
-      const pool = h.t.pool(null, 50);
-      const results = await onConnections(pool, 50, async (client, i) =>
+      // the file's budget less what the worker, the harness and the observer hold
+      const submitters = Math.min(50, h.t.connectionBudget - 15);
+      const pool = h.t.pool(null, submitters);
+      const results = await spreadOverConnections(pool, submitters, 50, async (client, i) =>
         (await new FilaDb(client).submitJob({ userId: users[i]!, tool: 'upscaler', input: upscale(`many-${i}`, 'ok:150') })).job);
       expect(rejected(results)).toEqual([]);
       submitted = fulfilled(results);

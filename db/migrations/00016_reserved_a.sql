@@ -1,3 +1,0 @@
--- 00016 — reserved for another branch's migration (postgres-migrations needs consecutive ids).
--- This placeholder only lets branch s2-outputs migrate on its own: drop it when the real 00016 lands.
-select 1;

@@ -1,0 +1,45 @@
+// A create that got no answer made a task anyway; its job then ended at the starting deadline
+// (failed, refunded). The task still runs at the provider, so its slot is not handed on: the next
+// job starts only once the provider names the task (its webhook makes it an orphan). The fake
+// provider counts the tasks active at once; it must never count more than max_slots.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
+
+let h: Harness;
+beforeAll(async () => {
+  // tasks run 4 s; a create-timeout create answers after 20 s, long after the client gave up (300 ms)
+  h = await startHarness({ fake: { defaultMs: 4000, createTimeoutMs: 20_000 } });
+  await h.t.admin.query(`update fila.settings set max_slots = 1, starting_timeout = '1 second'`);
+  await h.t.fila.setProviderAccount('default', 1);
+  await h.startWorker({ runninghub: { baseUrl: h.fake.url, accounts: h.keys, timeoutMs: 300 } });
+});
+afterAll(async () => { await h?.stop(); });
+
+describe('a task from an unanswered create', () => {
+  it('keeps its slot after its job failed at the starting deadline, until its webhook names it; the provider never runs two', async () => {
+    const a = await h.submit('upscaler', { image_url: 'https://files.example/a.png#fake=create-timeout', category: 'pessoas' });
+    const b = await h.submit('upscaler', { image_url: 'https://files.example/b.png', category: 'pessoas' });
+    expect([a.status, b.status]).toEqual(['starting', 'queued']);
+
+    // the reaper's passes (cron in production) end A at its starting deadline
+    const failed = await h.waitFor('A to fail at its starting deadline', async () => {
+      await h.reap();
+      const job = await h.job(a.id);
+      return job.status === 'failed' ? job : null;
+    }, 15_000);
+    expect(failed.error).toContain('starting_timeout');
+    expect(await h.refunds(a.id)).toBe(1);
+    const taskOfA = [...h.fake.tasks.values()].find((t) => t.jobId === a.id)!;
+    expect(taskOfA.status === 'QUEUED' || taskOfA.status === 'RUNNING').toBe(true);
+    await h.reap();
+    expect((await h.job(b.id)).status).toBe('queued'); // A's task still runs: its slot is held
+
+    const done = await h.waitStatus(b.id, 'completed', 20_000);
+    expect(taskOfA.finishedAt).not.toBeNull();
+    expect(done.started_at!.getTime()).toBeGreaterThanOrEqual(taskOfA.finishedAt!);
+    expect(h.fake.peakActive).toBe(1);
+    const note = (await h.timeline(a.id)).find((e) => e.note && e.reason.includes(taskOfA.taskId));
+    expect(note?.reason).toMatch(/^orphan provider task/);
+    expect(h.createsFor(a.id)).toHaveLength(1); // never created twice
+  });
+});
