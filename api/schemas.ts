@@ -20,7 +20,14 @@ export const JobSchema = z.object({
   input: z.record(z.string(), z.unknown()),
   credit_cost: z.number().int(),
   provider_task_id: z.string().nullable(),
-  outputs: z.array(z.object({ url: z.string(), type: z.string() })).nullable(),
+  outputs: z.array(z.object({
+    url: z.string().openapi({ description: "The result: fila's copy once it has landed, the provider's URL until then (and when no copy can be made)" }),
+    type: z.string(),
+    provider_url: z.string().optional().openapi({ description: "The provider's URL (RunningHub's links expire)" }),
+    copy_url: z.string().nullable().optional().openapi({ description: "fila's copy in its file store (unguessable URL, kept for the uploads' retention)" }),
+    copy_status: z.enum(['pending', 'copied', 'refused', 'failed', 'expired']).nullable().optional()
+      .openapi({ description: 'pending: being copied (retried with back-off); copied; refused: the download was not kept (address, size or type); failed: retries spent; expired: the copy was deleted by the retention policy' }),
+  })).nullable(),
   error: z.string().nullable().openapi({ description: "The provider's own message when the job failed" }),
   presence: z.boolean(),
   created_at: timestamp,

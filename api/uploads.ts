@@ -4,32 +4,18 @@
 // directory and the API serves the files back at /uploads/<name>, a URL the worker (and the
 // provider) can fetch. Production plugs its own store (S3, Supabase Storage…) or points the local
 // one at a persistent volume behind FILA_PUBLIC_URL.
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import type pino from 'pino';
 import type { FilaDb } from '../db/fila.ts';
 import { ApiError, invalidInput } from './errors.ts';
-import { storedUploadName } from '../common/own-uploads.ts';
+import { fileHeadBytes, fileTypes, type FileStore, type StoredFile } from '../common/file-store.ts';
 
-export interface StoredUpload {
-  url: string;
-  name: string;
-  content_type: string;
-  size: number;
-}
-
-export interface UploadStore {
-  /** Keep what `content` yields and return the URL it can be fetched at. `content` errors when the
-   *  file turns out too large, not what it claims, or the client goes away: then nothing is kept. */
-  save(file: { content: Readable; contentType: string; extension: string }): Promise<StoredUpload>;
-  /** Remove a stored file (a refused upload, an expired one); a missing file is not an error. */
-  delete(name: string): Promise<void>;
-}
+// The store is common/file-store.ts: the worker writes copies of results into the same one.
+export { LocalFileStore as LocalUploadStore, servedFileHeaders, fileTypes as uploadTypes } from '../common/file-store.ts';
+export type UploadStore = FileStore;
+export type StoredUpload = StoredFile;
 
 /** Per-user quota and retention of uploads (configuration). */
 export interface UploadLimits {
@@ -44,50 +30,27 @@ export const defaultUploadLimits: UploadLimits = {
   maxFiles: 20, maxBytes: 512 * 1024 * 1024, retentionSeconds: 24 * 3600, graceSeconds: 3600,
 };
 
-/** Headers of a served upload: the browser must take it for what it is, and run nothing in it. */
-export const servedFileHeaders = {
-  'x-content-type-options': 'nosniff',
-  'content-security-policy': "default-src 'none'; sandbox",
-  'cross-origin-resource-policy': 'cross-origin',
-} as const;
-
 const MB = 1024 * 1024;
 
-/** Accepted types: what each is, its limit and its file signature. */
-export const uploadTypes: Record<string, { kind: 'image' | 'video'; extension: string; maxBytes: number; sniff(b: Uint8Array): boolean }> = {
-  'image/png': { kind: 'image', extension: 'png', maxBytes: 30 * MB, sniff: (b) => startsWith(b, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]) },
-  'image/jpeg': { kind: 'image', extension: 'jpg', maxBytes: 30 * MB, sniff: (b) => startsWith(b, [0xff, 0xd8, 0xff]) },
-  'image/webp': { kind: 'image', extension: 'webp', maxBytes: 30 * MB, sniff: (b) => ascii(b, 0, 'RIFF') && ascii(b, 8, 'WEBP') },
-  'video/mp4': { kind: 'video', extension: 'mp4', maxBytes: 200 * MB, sniff: (b) => ascii(b, 4, 'ftyp') },
-  'video/quicktime': { kind: 'video', extension: 'mov', maxBytes: 200 * MB, sniff: (b) => ascii(b, 4, 'ftyp') || ascii(b, 4, 'moov') || ascii(b, 4, 'wide') },
-};
 /** Formats people send that RunningHub does not take: refused with what to send instead. */
 const providerRefusedTypes: Record<string, string> = {
   'video/webm': 'Vídeos .webm não são aceitos pelo RunningHub: envie o vídeo em .mp4 ou .mov.',
 };
 /** The largest accepted file, plus room for the multipart envelope: the uploads route's body limit. */
 export const maxUploadBody = 200 * MB + 64 * 1024;
-/** Enough of a file's start for every signature above. */
-const headBytes = 16;
+const headBytes = fileHeadBytes;
 
-function startsWith(b: Uint8Array, sig: number[]): boolean {
-  return sig.every((v, i) => b[i] === v);
-}
-function ascii(b: Uint8Array, at: number, s: string): boolean {
-  return [...s].every((ch, i) => b[at + i] === ch.charCodeAt(0));
-}
-
-function acceptedType(declared: string): { contentType: string; spec: (typeof uploadTypes)[string] } {
+function acceptedType(declared: string): { contentType: string; spec: (typeof fileTypes)[string] } {
   const contentType = declared.split(';')[0]?.trim().toLowerCase() ?? '';
-  const spec = uploadTypes[contentType];
+  const spec = fileTypes[contentType];
   const refusedByProvider = providerRefusedTypes[contentType];
   if (refusedByProvider) {
-    throw new ApiError(415, 'unsupported_media_type', refusedByProvider, { content_type: contentType, accepted: Object.keys(uploadTypes) });
+    throw new ApiError(415, 'unsupported_media_type', refusedByProvider, { content_type: contentType, accepted: Object.keys(fileTypes) });
   }
   if (!spec) {
     throw new ApiError(415, 'unsupported_media_type',
-      `Tipo de arquivo não aceito: ${contentType || 'desconhecido'}. Aceitos: ${Object.keys(uploadTypes).join(', ')}.`,
-      { content_type: contentType, accepted: Object.keys(uploadTypes) });
+      `Tipo de arquivo não aceito: ${contentType || 'desconhecido'}. Aceitos: ${Object.keys(fileTypes).join(', ')}.`,
+      { content_type: contentType, accepted: Object.keys(fileTypes) });
   }
   return { contentType, spec };
 }
@@ -98,7 +61,7 @@ class UploadCheck extends Transform {
   private head: Buffer | null = Buffer.alloc(0); // null once the signature is checked
   private size = 0;
 
-  constructor(private readonly contentType: string, private readonly spec: (typeof uploadTypes)[string]) {
+  constructor(private readonly contentType: string, private readonly spec: (typeof fileTypes)[string]) {
     super();
   }
 
@@ -203,63 +166,6 @@ export async function receiveUpload(req: Request, store: UploadStore): Promise<S
   const result: Outcome = await outcome;
   if ('refused' in result) throw result.refused;
   return result.stored;
-}
-
-const contentTypeOf: Record<string, string> = Object.fromEntries(
-  Object.entries(uploadTypes).map(([type, s]) => [s.extension, type]));
-
-/** Files on local disk, served back by the API at `<publicBaseUrl>/uploads/<name>`. */
-export class LocalUploadStore implements UploadStore {
-  constructor(readonly dir: string, private readonly publicBaseUrl: () => string) {}
-
-  async save(file: { content: Readable; contentType: string; extension: string }): Promise<StoredUpload> {
-    await mkdir(this.dir, { recursive: true });
-    const name = `${randomUUID()}.${file.extension}`;
-    const target = path.join(this.dir, name);
-    try {
-      await pipeline(file.content, createWriteStream(target, { flags: 'wx' }));
-    } catch (err) {
-      await rm(target, { force: true });
-      throw err;
-    }
-    return {
-      url: `${this.publicBaseUrl().replace(/\/+$/, '')}/uploads/${name}`,
-      name, content_type: file.contentType, size: (await stat(target)).size,
-    };
-  }
-
-  async exists(name: string): Promise<boolean> {
-    if (!storedUploadName.test(name)) return false;
-    try {
-      return (await stat(path.join(this.dir, name))).isFile();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-  }
-
-  async delete(name: string): Promise<void> {
-    if (!storedUploadName.test(name)) throw new Error(`not a stored upload's name: ${name}`);
-    await rm(path.join(this.dir, name), { force: true });
-  }
-
-  /** A stored file as a stream, or null when there is no such file. */
-  async open(name: string): Promise<{ body: ReadableStream; contentType: string; size: number } | null> {
-    if (!storedUploadName.test(name)) return null;
-    const file = path.join(this.dir, name);
-    try {
-      const s = await stat(file);
-      const ext = name.slice(name.lastIndexOf('.') + 1);
-      return {
-        body: Readable.toWeb(createReadStream(file)) as ReadableStream,
-        contentType: contentTypeOf[ext] ?? 'application/octet-stream',
-        size: s.size,
-      };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-  }
 }
 
 /** Deletes expired uploads every `everyMs`: past retention, or past their finished job's grace

@@ -8,6 +8,7 @@ import https from 'node:https';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
 import type { Socket } from 'node:net';
+import { Transform, type Readable } from 'node:stream';
 import { isPublicAddress, publicUrlRefusal } from './public-address.ts';
 
 /** The URL (or one it redirected to) points inside our network: refused, never fetched. */
@@ -59,21 +60,46 @@ export interface PublicFetchResult {
   body: Buffer | null;
 }
 
+/** A streamed answer (openPublic): `body` is null unless the status is 2xx. */
+export interface PublicStreamResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  url: string;
+  /** errors with BodyTooLargeError past maxBytes, FetchFailedError past the deadline or on a broken
+   *  connection (possibly before the caller reads it: consume it with stream.pipeline or an async
+   *  iterator, which report an error already there); the caller must read it to its end or destroy it */
+  body: Readable | null;
+}
+
 const redirects = new Set([301, 302, 303, 307, 308]);
 
-export async function fetchPublic(url: string, opts: PublicFetchOptions): Promise<PublicFetchResult> {
+type Answer = PublicFetchResult & { location: string | null; stream: Readable | null };
+
+async function follow(url: string, opts: PublicFetchOptions, stream: boolean): Promise<Answer> {
   const signal = AbortSignal.timeout(opts.timeoutMs);
   const maxRedirects = opts.maxRedirects ?? 5;
   let current = url;
   for (let hop = 0; ; hop++) {
-    const res = await oneRequest(current, opts, signal);
+    const res = await oneRequest(current, opts, signal, stream);
     if (!redirects.has(res.status) || !res.location) return res;
     if (hop >= maxRedirects) throw new FetchFailedError(url, `more than ${maxRedirects} redirects`);
     current = new URL(res.location, current).toString();
   }
 }
 
-function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal): Promise<PublicFetchResult & { location: string | null }> {
+export async function fetchPublic(url: string, opts: PublicFetchOptions): Promise<PublicFetchResult> {
+  const { status, headers, url: answered, body } = await follow(url, opts, false);
+  return { status, headers, url: answered, body };
+}
+
+/** fetchPublic for a body too large to hold in memory: a GET whose 2xx body is a stream, cut at
+ *  `maxBytes` (required) and bound by the same one deadline as the headers. */
+export async function openPublic(url: string, opts: Omit<PublicFetchOptions, 'method'> & { maxBytes: number }): Promise<PublicStreamResult> {
+  const { status, headers, url: answered, stream } = await follow(url, { ...opts, method: 'GET' }, true);
+  return { status, headers, url: answered, body: stream };
+}
+
+function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal, stream: boolean): Promise<Answer> {
   const allow = opts.allowAddress ?? isPublicAddress;
   const refusal = publicUrlRefusal(url, allow);
   if (refusal) return Promise.reject(new UrlRefusedError(url, refusal));
@@ -116,13 +142,39 @@ function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal):
       const limit = opts.maxBytes ?? 0;
       if (location || opts.method === 'HEAD' || limit === 0 || status < 200 || status >= 300) {
         res.destroy();
-        resolvePromise({ status, headers: res.headers, url, body: null, location });
+        resolvePromise({ status, headers: res.headers, url, body: null, location, stream: null });
         return;
       }
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > limit) {
         res.destroy();
         reject(new BodyTooLargeError(url, declared, limit));
+        return;
+      }
+      if (stream) {
+        let size = 0;
+        const cut = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            size += chunk.length;
+            if (size > limit) {
+              done(new BodyTooLargeError(url, size, limit));
+              req.destroy();
+              return;
+            }
+            done(null, chunk);
+          },
+        });
+        // the connection's end of the story reaches whoever reads the stream
+        res.on('error', (err) => cut.destroy(signal.aborted
+          ? new FetchFailedError(url, `no answer within ${opts.timeoutMs} ms`, { cause: err, timedOut: true })
+          : new FetchFailedError(url, err.message, { cause: err })));
+        res.on('aborted', () => cut.destroy(new FetchFailedError(url, 'the connection broke off mid-body')));
+        // bytes may flow (and the cap be passed) before the caller has attached its own listener:
+        // the error then stays on the stream (cut.errored) for whoever reads it, instead of being
+        // emitted to no listener, which would crash the process
+        cut.on('error', () => undefined);
+        res.pipe(cut);
+        resolvePromise({ status, headers: res.headers, url, body: null, location: null, stream: cut });
         return;
       }
       const chunks: Buffer[] = [];
@@ -140,7 +192,7 @@ function oneRequest(url: string, opts: PublicFetchOptions, signal: AbortSignal):
         chunks.push(chunk);
       });
       res.on('end', () => {
-        if (!tooLarge) resolvePromise({ status, headers: res.headers, url, body: Buffer.concat(chunks), location: null });
+        if (!tooLarge) resolvePromise({ status, headers: res.headers, url, body: Buffer.concat(chunks), location: null, stream: null });
       });
       res.on('error', (err) => req.destroy(err));
     });

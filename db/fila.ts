@@ -13,6 +13,31 @@ export function isTerminalStatus(status: JobStatus): boolean {
 
 export interface JobOutput { url: string; type: string }
 
+/** An output as users see it (job_json): `url` is fila's copy once it has landed, the provider's until then. */
+export interface JobOutputJson extends JobOutput {
+  provider_url: string;
+  copy_url: string | null;
+  /** null: no copy recorded (a job completed before copies existed); expired: the copy was swept */
+  copy_status: OutputCopyStatus | 'expired' | null;
+}
+
+export type OutputCopyStatus = 'pending' | 'copied' | 'refused' | 'failed';
+
+/** A row of fila.output_copies. */
+export interface OutputCopy {
+  job_id: string;
+  output_index: number;
+  provider_url: string;
+  status: OutputCopyStatus;
+  upload_name: string | null;
+  url: string | null;
+  content_type: string | null;
+  attempts: number;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
 /** A row of fila.jobs, as the functions return it. */
 export interface Job {
   id: string;
@@ -52,7 +77,7 @@ export interface JobJson {
   input: Record<string, unknown>;
   credit_cost: number;
   provider_task_id: string | null;
-  outputs: JobOutput[] | null;
+  outputs: JobOutputJson[] | null;
   error: string | null;
   presence: boolean;
   created_at: string;
@@ -320,6 +345,28 @@ export class FilaDb {
     return (await this.one<{ n: number }>('select fila.uploads_deleted($1) as n', [names])).n;
   }
 
+  // Copies of results ------------------------------------------------------------------------------
+
+  /** One output's copy record, or null when the job has no such output. */
+  async outputCopy(jobId: string, outputIndex: number): Promise<OutputCopy | null> {
+    const [row] = await this.rows<OutputCopy>(
+      'select c.* from fila.output_copy($1, $2) c where c.job_id is not null', [jobId, outputIndex]);
+    return row ?? null;
+  }
+
+  /** The copy is in the store; returns the record (a copy that landed earlier wins: compare upload_name). */
+  async recordOutputCopy(jobId: string, outputIndex: number, file: { name: string; size: number; contentType: string; url: string }): Promise<OutputCopy> {
+    return this.one<OutputCopy>('select * from fila.record_output_copy($1, $2, $3, $4, $5, $6)',
+      [jobId, outputIndex, file.name, file.size, file.contentType, file.url]);
+  }
+
+  /** A copy attempt failed: `pending` = will retry, `refused` = hostile (never retried), `failed` = retries spent. */
+  async recordOutputCopyFailure(jobId: string, outputIndex: number, reason: string, status: 'pending' | 'refused' | 'failed'): Promise<OutputCopy | null> {
+    const [row] = await this.rows<OutputCopy>(
+      'select c.* from fila.record_output_copy_failure($1, $2, $3, $4) c where c.job_id is not null', [jobId, outputIndex, reason, status]);
+    return row ?? null;
+  }
+
   async creditBalance(userId: string): Promise<number> {
     return (await this.one<{ balance: number }>('select fila.credit_balance($1) as balance', [userId])).balance;
   }
@@ -517,6 +564,11 @@ export class FilaDb {
 
   async adoptProviderTask(jobId: string, taskId: string): Promise<Job> {
     return this.one<Job>('select * from fila.adopt_provider_task($1, $2)', [jobId, taskId]);
+  }
+
+  /** The poller's claim: per account at most maxPerAccount asks within any pollEverySeconds window, over all workers. */
+  async claimOverduePollsByAccount(maxPerAccount: number, pollEverySeconds: number): Promise<Job[]> {
+    return this.rows<Job>('select * from fila.claim_overdue_polls_by_account($1, make_interval(secs => $2))', [maxPerAccount, pollEverySeconds]);
   }
 
   async claimOverduePolls(maxJobs: number, pollEverySeconds: number): Promise<Job[]> {

@@ -119,6 +119,27 @@ create table fila.orphan_tasks (
 );
 comment on table fila.orphan_tasks is 'Provider tasks fila learned of and does not need (a late create answer for a finished job, a webhook naming a task no job owns): each is canceled at the provider (cancel_provider_task) and noted on its job''s timeline.';
 
+create table fila.output_copies (
+  job_id uuid not null,
+  output_index integer not null,
+  provider_url text not null,
+  status text default 'pending'::text not null,
+  upload_name text,
+  url text,
+  content_type text,
+  attempts integer default 0 not null,
+  last_error text,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null,
+  constraint output_copies_pkey PRIMARY KEY (job_id, output_index),
+  constraint output_copies_job_id_fkey FOREIGN KEY (job_id) REFERENCES fila.jobs(id),
+  constraint output_copies_upload_name_fkey FOREIGN KEY (upload_name) REFERENCES fila.uploads(name),
+  constraint copied_iff_stored CHECK ((status = 'copied'::text) = (upload_name IS NOT NULL AND url IS NOT NULL)),
+  constraint output_copy_status_known CHECK (status = ANY (ARRAY['pending'::text, 'copied'::text, 'refused'::text, 'failed'::text])),
+  constraint output_index_not_negative CHECK (output_index >= 0)
+);
+comment on table fila.output_copies is 'One row per output of a completed job: the provider''s URL and fila''s copy of it. pending: copy_output will try (again); copied: url is fila''s copy; refused: the download was hostile (private address, too large, type not allowed) and is never retried; failed: retries spent. Users see the copy when copied (and not yet expired), the provider''s URL otherwise.';
+
 create table fila.presence_services (
   instance uuid not null,
   started_at timestamp with time zone default now() not null,
@@ -228,10 +249,12 @@ create table fila.uploads (
   size bigint not null,
   created_at timestamp with time zone default now() not null,
   deleted_at timestamp with time zone,
+  output_of uuid,
   constraint uploads_pkey PRIMARY KEY (name),
   constraint upload_size_not_negative CHECK (size >= 0)
 );
 comment on table fila.uploads is 'Input files stored through /v1/uploads: who sent them, how big, when; deleted_at once the file is gone (expired). Kept files count against the user''s quota.';
+comment on column fila.uploads.output_of is 'Set for a copy of an output of this job (not an upload): kept and expired like uploads, not counted in the user''s quota.';
 
 create table fila.webhook_inbox (
   id bigint generated always as identity not null,
@@ -260,6 +283,7 @@ CREATE INDEX jobs_holding_slot ON fila.jobs USING btree (deadline_at) WHERE (sta
 CREATE INDEX jobs_holding_slot_by_account ON fila.jobs USING btree (account) WHERE (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
 CREATE UNIQUE INDEX jobs_idempotency_key_per_user ON fila.jobs USING btree (user_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE UNIQUE INDEX jobs_one_active_per_user ON fila.jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]));
+CREATE INDEX jobs_polled_since ON fila.jobs USING btree (last_polled_at) WHERE (last_polled_at IS NOT NULL);
 CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE ((status = 'queued'::fila.job_status) AND presence);
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
 CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
@@ -1182,7 +1206,7 @@ begin
       format('user %s has no balance', check_upload_quota.user_id));
   end if;
   select count(*)::integer, coalesce(sum(u.size), 0)::bigint into v_count, v_bytes
-  from fila.uploads u where u.user_id = check_upload_quota.user_id and u.deleted_at is null;
+  from fila.uploads u where u.user_id = check_upload_quota.user_id and u.deleted_at is null and u.output_of is null;
   if v_count + 1 > check_upload_quota.max_count
      or v_bytes + check_upload_quota.incoming_bytes > check_upload_quota.max_bytes then
     perform fila._raise('FL011',
@@ -1213,6 +1237,42 @@ AS $function$
   returning j.*;
 $function$;
 comment on function fila.claim_overdue_polls(integer,interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every: at most max_jobs, marked as asked now, for the worker to ask the provider (/outputs). Bounds the request rate to the provider whatever the number of workers.';
+
+CREATE OR REPLACE FUNCTION fila.claim_overdue_polls_by_account(max_per_account integer, poll_every interval DEFAULT '00:00:03'::interval)
+ RETURNS SETOF fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  -- 'FILP': the poll claim lock, apart from dispatch's ('FILA') and the users' locks
+  perform pg_catalog.pg_advisory_xact_lock(1179208784, 0);
+  return query
+  with spent as (
+    -- asks already made in the window, per account, by any worker (a job asked and finished since counts too)
+    select r.account, count(*)::integer as n
+    from fila.jobs r
+    where r.last_polled_at >= now() - claim_overdue_polls_by_account.poll_every
+    group by r.account
+  ), due as (
+    select c.id, c.account,
+           row_number() over (partition by c.account order by c.last_polled_at nulls first, c.running_at) as k
+    from (
+      select r.id, r.account, r.last_polled_at, r.running_at
+      from fila.jobs r join fila.tools t on t.tool = r.tool
+      where r.status = 'running' and r.running_at + t.typical_duration < now()
+        and (r.last_polled_at is null or r.last_polled_at < now() - claim_overdue_polls_by_account.poll_every)
+      for update of r skip locked
+    ) c
+  )
+  update fila.jobs j set last_polled_at = now()
+  from due left join spent on spent.account is not distinct from due.account
+  where j.id = due.id and due.k <= greatest(claim_overdue_polls_by_account.max_per_account, 0) - coalesce(spent.n, 0)
+  returning j.*;
+end;
+$function$;
+comment on function fila.claim_overdue_polls_by_account(integer,interval) is 'Running jobs whose webhook is late (running longer than their tool''s typical_duration) and that nobody asked about within poll_every, marked as asked now, for the worker to ask the provider (/outputs): per provider account at most max_per_account asks within any poll_every window, whatever the number of workers. The poller''s claim; claim_overdue_polls (one budget for all accounts, per call) stays for callers of it.';
 
 CREATE OR REPLACE FUNCTION fila.credit_balance(user_id uuid)
  RETURNS integer
@@ -1446,13 +1506,24 @@ CREATE OR REPLACE FUNCTION fila.job_json(j fila.jobs)
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-  -- the job as the HTTP API shows it: the row's columns plus position and eta while queued
   with pos as (
     select case when j.status = 'queued' then fila.queue_position(j.id) end as position
   )
   select jsonb_build_object(
     'id', j.id, 'user_id', j.user_id, 'tool', j.tool, 'status', j.status, 'input', j.input,
-    'credit_cost', j.credit_cost, 'provider_task_id', j.provider_task_id, 'outputs', j.outputs,
+    'credit_cost', j.credit_cost, 'provider_task_id', j.provider_task_id,
+    'outputs', case when jsonb_typeof(j.outputs) = 'array' then (
+      select coalesce(jsonb_agg(o.v || jsonb_build_object(
+               'url', coalesce(s.copy_url, o.v->'url'),
+               'provider_url', o.v->'url',
+               'copy_url', s.copy_url,
+               'copy_status', case when c.status = 'copied' and s.copy_url is null then 'expired' else c.status end)
+             order by o.i), '[]'::jsonb)
+      from jsonb_array_elements(j.outputs) with ordinality as o(v, i)
+      left join fila.output_copies c on c.job_id = j.id and c.output_index = o.i - 1
+      left join fila.uploads u on u.name = c.upload_name
+      cross join lateral (select to_jsonb(case when c.status = 'copied' and u.deleted_at is null then c.url end) as copy_url) s
+    ) else j.outputs end,
     'error', j.error, 'presence', j.presence, 'created_at', j.created_at, 'started_at', j.started_at,
     'running_at', j.running_at, 'finished_at', j.finished_at, 'deadline_at', j.deadline_at,
     'account', j.account,
@@ -1460,7 +1531,7 @@ AS $function$
     'eta', case when pos.position is not null then fila._eta(pos.position, fila._eta_basis()) end)
   from pos;
 $function$;
-comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns (with the provider account it started on), plus position and eta while queued (seconds until it starts: the remaining time of the slot holders, per tool, and of the jobs ahead; fila._eta_basis).';
+comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns (with the provider account it started on; each output''s url is fila''s copy once it has landed, the provider''s until then, with provider_url, copy_url and copy_status beside it), plus position and eta while queued (seconds until it starts: the remaining time of the slot holders, per tool, and of the jobs ahead; fila._eta_basis).';
 
 CREATE OR REPLACE FUNCTION fila.jobs_by_prefix(id_prefix text, max_rows integer DEFAULT 10)
  RETURNS SETOF fila.jobs
@@ -1566,6 +1637,18 @@ begin
 end;
 $function$;
 comment on function fila.note_uncertain_create(uuid,text) is 'The create request of a starting job got no answer: the task may exist and bill. The job keeps its slot (never created twice); a webhook the provider confirms (adopt_provider_task) or the starting deadline ends it.';
+
+CREATE OR REPLACE FUNCTION fila.output_copy(job_id uuid, output_index integer)
+ RETURNS fila.output_copies
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  select c.* from fila.output_copies c
+  where c.job_id = output_copy.job_id and c.output_index = output_copy.output_index;
+$function$;
+comment on function fila.output_copy(uuid,integer) is 'One output''s copy record (all columns null when there is none): what copy_output reads before it downloads.';
 
 CREATE OR REPLACE FUNCTION fila.presence_beat(instance uuid, every_ms integer)
  RETURNS void
@@ -1781,6 +1864,74 @@ end;
 $function$;
 comment on function fila.record_orphan_task(uuid,text,text) is 'A provider task fila learned of for this job and does not need: noted on the job''s timeline and canceled at the provider (cancel_provider_task enqueued in the same transaction). Once per task id: returns false when it was already recorded.';
 
+CREATE OR REPLACE FUNCTION fila.record_output_copy(job_id uuid, output_index integer, name text, size bigint, content_type text, url text)
+ RETURNS fila.output_copies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_copy fila.output_copies;
+begin
+  if coalesce(record_output_copy.name, '') = '' or coalesce(record_output_copy.url, '') = ''
+     or coalesce(record_output_copy.size, -1) < 0 then
+    raise exception 'record_output_copy needs the stored file''s name, url and size' using errcode = '22023';
+  end if;
+  select c.* into v_copy from fila.output_copies c
+  where c.job_id = record_output_copy.job_id and c.output_index = record_output_copy.output_index
+  for update;
+  if not found then
+    perform fila._raise('FL004', 'Resultado não encontrado.',
+      format('no output %s of job %s', record_output_copy.output_index, record_output_copy.job_id));
+  end if;
+  -- a copy already landed (a retry of a task that had in fact succeeded): the first one stays;
+  -- the caller deletes its own file when the returned name is not its own
+  if v_copy.status = 'copied' then
+    return v_copy;
+  end if;
+  insert into fila.uploads (name, user_id, size, output_of)
+  select record_output_copy.name, j.user_id, record_output_copy.size, j.id
+  from fila.jobs j where j.id = record_output_copy.job_id;
+  update fila.output_copies c
+     set status = 'copied', upload_name = record_output_copy.name, url = record_output_copy.url,
+         content_type = record_output_copy.content_type, attempts = c.attempts + 1, last_error = null, updated_at = now()
+   where c.job_id = record_output_copy.job_id and c.output_index = record_output_copy.output_index
+  returning c.* into v_copy;
+  return v_copy;
+end;
+$function$;
+comment on function fila.record_output_copy(uuid,integer,text,bigint,text,text) is 'The copy of one output is in the store: recorded as a file of the job''s owner (fila.uploads, output_of; not counted in the quota) and shown to users from now on. Idempotent: a second copy returns the first one''s row (the caller deletes its file). FL004 when there is no such output.';
+
+CREATE OR REPLACE FUNCTION fila.record_output_copy_failure(job_id uuid, output_index integer, reason text, status text)
+ RETURNS fila.output_copies
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_copy fila.output_copies;
+begin
+  if record_output_copy_failure.status not in ('pending', 'refused', 'failed') or coalesce(record_output_copy_failure.reason, '') = '' then
+    raise exception 'record_output_copy_failure needs a reason and a status of pending (will retry), refused or failed'
+      using errcode = '22023';
+  end if;
+  update fila.output_copies c
+     set status = record_output_copy_failure.status, attempts = c.attempts + 1,
+         last_error = left(record_output_copy_failure.reason, 2000), updated_at = now()
+   where c.job_id = record_output_copy_failure.job_id and c.output_index = record_output_copy_failure.output_index
+     and c.status = 'pending' -- a copy that landed meanwhile stays
+  returning c.* into v_copy;
+  if not found then
+    select c.* into v_copy from fila.output_copies c
+    where c.job_id = record_output_copy_failure.job_id and c.output_index = record_output_copy_failure.output_index;
+  end if;
+  return v_copy;
+end;
+$function$;
+comment on function fila.record_output_copy_failure(uuid,integer,text,text) is 'A copy attempt failed: pending (copy_output will retry), refused (hostile: never retried) or failed (retries spent). The provider''s URL stays what users see.';
+
 CREATE OR REPLACE FUNCTION fila.record_provider_result(job_id uuid, cost jsonb, recovered_by text DEFAULT NULL::text)
  RETURNS void
  LANGUAGE sql
@@ -1987,6 +2138,30 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION fila.tg__jobs_copy_outputs()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  insert into fila.output_copies (job_id, output_index, provider_url)
+  select new.id, (o.i - 1)::integer, o.v->>'url'
+  from jsonb_array_elements(case when jsonb_typeof(new.outputs) = 'array' then new.outputs else '[]'::jsonb end)
+       with ordinality as o(v, i)
+  where jsonb_typeof(o.v->'url') = 'string'
+  on conflict do nothing;
+  -- graphile-worker retries a failed copy with its exponential back-off (e^attempt seconds)
+  perform graphile_worker.add_job('copy_output',
+    json_build_object('job_id', c.job_id, 'output_index', c.output_index),
+    max_attempts := 8, job_key := format('copy_output:%s:%s', c.job_id, c.output_index))
+  from fila.output_copies c where c.job_id = new.id and c.status = 'pending';
+  return null;
+end;
+$function$;
+comment on function fila.tg__jobs_copy_outputs() is 'A job just completed: one pending output_copies row per output URL and a copy_output task for each, in the completing transaction.';
+
 CREATE OR REPLACE FUNCTION fila.touch_job(job_id uuid, user_id uuid)
  RETURNS void
  LANGUAGE plpgsql
@@ -2163,4 +2338,5 @@ comment on function fila.webhook_task_verdict(uuid,text) is 'What a webhook nami
 -- Triggers
 CREATE TRIGGER credit_entries_append_only BEFORE DELETE OR UPDATE ON fila.credit_entries FOR EACH ROW EXECUTE FUNCTION fila.tg__credit_entries_append_only();
 CREATE TRIGGER credit_entries_no_truncate BEFORE TRUNCATE ON fila.credit_entries FOR EACH STATEMENT EXECUTE FUNCTION fila.tg__credit_entries_append_only();
+CREATE TRIGGER jobs_copy_outputs AFTER UPDATE OF status ON fila.jobs FOR EACH ROW WHEN (new.status = 'completed'::fila.job_status AND old.status IS DISTINCT FROM 'completed'::fila.job_status) EXECUTE FUNCTION fila.tg__jobs_copy_outputs();
 CREATE TRIGGER jobs_input_fits_tool BEFORE INSERT ON fila.jobs FOR EACH ROW EXECUTE FUNCTION fila._check_tool_input();

@@ -13,6 +13,7 @@ import { startApiServer } from '../api/server.ts';
 import { signToken } from '../api/auth.ts';
 import { startWorker } from '../worker/runner.ts';
 import { fakeAccountKeys, startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
+import { isPublicAddress } from '../common/public-address.ts';
 
 export interface SystemOptions {
   /** PostgreSQL to use; unset = embedded in `${dataDir}/pg` */
@@ -118,6 +119,9 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       databaseUrl: url, runninghub, publicUrl: opts.publicUrl ?? api.url,
       webhookSecret: opts.webhookSecret, concurrency: opts.concurrency, uploadDir,
       logger: logger.child({ component: 'worker' }),
+      // the local fake serves its outputs on 127.0.0.1: copies may be fetched from there, and only
+      // then (with a real provider every output URL must be public)
+      ...(fakeUrl ? { outputCopies: { network: { allowAddress: (ip: string) => ip === '127.0.0.1' || isPublicAddress(ip) } } } : {}),
     });
     stack.push('worker', () => worker.stop());
     mark('worker');

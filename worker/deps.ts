@@ -4,6 +4,7 @@ import type { FilaDb } from '../db/fila.ts';
 import type { RunningHubAccounts } from './runninghub/accounts.ts';
 import type { ToolsConfig } from '../common/tools/index.ts';
 import type { InputFileSource } from './input-files.ts';
+import type { OutputCopyOptions } from './output-copies.ts';
 
 export interface WorkerDeps {
   db: FilaDb;
@@ -16,6 +17,8 @@ export interface WorkerDeps {
   logger: pino.Logger;
   /** where input files come from: fila's own uploads from the store, the rest from public addresses */
   inputFiles?: InputFileSource;
+  /** copies of results into fila's file store (absent: none are made; users keep the provider's URLs) */
+  outputCopies?: OutputCopyOptions;
 }
 
 export function errorFields(err: unknown): Record<string, unknown> {

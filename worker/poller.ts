@@ -1,9 +1,10 @@
 // Prompt recovery, every few seconds (the reaper's minute is too coarse: a lost webhook would hold
 // a slot for minutes after the task finished).
 //  1. Running jobs whose webhook is late (running longer than their tool's typical_duration) are
-//     asked about through /task/openapi/outputs. fila.claim_overdue_polls hands out at most
-//     `maxJobs` per pass and each job at most once per `everySeconds`, whatever the number of
-//     workers: that bounds the request rate to the provider.
+//     asked about through /task/openapi/outputs. fila.claim_overdue_polls_by_account hands out,
+//     per provider account, at most `maxJobs` asks within any `everySeconds` window and each job at
+//     most once per window, whatever the number of workers: that bounds the request rate to each
+//     account, and one account with many late webhooks does not take the others' turns.
 //  2. Starting jobs whose create got no answer (the task may exist): a task id their own webhook
 //     named is confirmed with the provider and, when no other job owns it, adopted
 //     (fila.adopt_provider_task), which applies the waiting webhook.
@@ -28,7 +29,7 @@ export interface PollOptions {
   intervalMs?: number;
   /** the same job is asked about at most once per this many seconds (default 3) */
   everySeconds?: number;
-  /** running jobs asked about per pass, at most (default 5) */
+  /** asks per provider account within any `everySeconds` window, over all workers (default 5) */
   maxJobs?: number;
   /** pause between account status reads (default 60 000 ms) */
   accountEveryMs?: number;
@@ -44,7 +45,7 @@ export async function pollOnce(deps: PollerDeps, opts: PollOptions = {}): Promis
   const log = deps.logger.child({ task: 'poll' });
   const result: PollResult = { asked: 0, recovered: [], adopted: [] };
 
-  for (const job of await deps.db.claimOverduePolls(opts.maxJobs ?? 5, opts.everySeconds ?? 3)) {
+  for (const job of await deps.db.claimOverduePollsByAccount(opts.maxJobs ?? 5, opts.everySeconds ?? 3)) {
     const taskId = job.provider_task_id;
     if (!taskId) continue;
     result.asked++;

@@ -15,6 +15,8 @@ import { applyWebhook } from './tasks/apply-webhook.ts';
 import { cancelProviderTask } from './tasks/cancel-provider-task.ts';
 import { reapOnce } from './reaper.ts';
 import { startPoller, type PollOptions } from './poller.ts';
+import { copyOutput, type OutputCopyOptions } from './output-copies.ts';
+import { LocalFileStore, type FileStore } from '../common/file-store.ts';
 
 export interface StartWorkerOptions {
   databaseUrl: string;
@@ -39,11 +41,17 @@ export interface StartWorkerOptions {
   /** the API's local upload folder, when this worker shares it (FILA_UPLOAD_DIR): fila's own upload
    *  URLs are read from it; without it they are fetched like any public URL */
   uploadDir?: string;
+  /** a file store of your own (S3, Supabase Storage…) for copies of results; wins over uploadDir,
+   *  whose local store (the one the API serves) is the default */
+  fileStore?: FileStore;
+  /** the copies' download limits and (tests, the local fake provider) address rule */
+  outputCopies?: Omit<OutputCopyOptions, 'store'>;
 }
 
 const jobPayload = z.object({ job_id: z.uuid() });
 const webhookPayload = z.object({ inbox_id: z.number().int().positive() });
 const cancelPayload = z.object({ job_id: z.uuid(), provider_task_id: z.string().min(1) });
+const copyPayload = z.object({ job_id: z.uuid(), output_index: z.number().int().nonnegative() });
 
 export function taskList(deps: WorkerDeps): TaskList {
   const start_job: Task = async (payload) => {
@@ -64,7 +72,12 @@ export function taskList(deps: WorkerDeps): TaskList {
   const reap: Task = async () => {
     await reapOnce(deps);
   };
-  return { start_job, apply_webhook, cancel_provider_task, dispatch, reap };
+  // a completed job's output into fila's store (enqueued with the completion, retried with back-off)
+  const copy_output: Task = async (payload, helpers) => {
+    const p = copyPayload.parse(payload);
+    await copyOutput(deps, p.job_id, p.output_index, { attempts: helpers.job.attempts, maxAttempts: helpers.job.max_attempts });
+  };
+  return { start_job, apply_webhook, cancel_provider_task, dispatch, reap, copy_output };
 }
 
 function graphileLogger(log: pino.Logger): GraphileLogger {
@@ -106,6 +119,10 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     webhookSecret: opts.webhookSecret,
     logger,
     inputFiles: { ownUploads: opts.uploadDir ? { publicBaseUrl: opts.publicUrl, dir: opts.uploadDir } : null },
+    outputCopies: {
+      ...opts.outputCopies,
+      store: opts.fileStore ?? (opts.uploadDir ? new LocalFileStore(opts.uploadDir, () => opts.publicUrl) : null),
+    },
   };
   const parsedCronItems = parseCronItems(opts.crontab === false ? [] : [{
     task: 'reap',

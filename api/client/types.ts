@@ -2,7 +2,7 @@
 // type comes from db/fila.ts as a type-only import, erased from the browser bundle.
 import type { JobJson, JobStatus, UserJobsPage } from '../../db/fila.ts';
 
-export type { JobOutput, JobStatus } from '../../db/fila.ts';
+export type { JobOutput, JobOutputJson, JobStatus } from '../../db/fila.ts';
 /** A job as the API shows it: the job row's columns plus `position` and `eta` while queued. */
 export type Job = JobJson;
 /** A page of the caller's jobs (GET /v1/me/jobs): each job also says what was refunded for it. */

@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isExampleHost, isPublicAddress, publicUrlRefusal } from '../public-address.ts';
-import { BodyTooLargeError, FetchFailedError, fetchPublic, UrlRefusedError } from '../public-fetch.ts';
+import { BodyTooLargeError, FetchFailedError, fetchPublic, openPublic, UrlRefusedError } from '../public-fetch.ts';
+import { text } from 'node:stream/consumers';
 
 interface Served { server: Server; port: number; hits: string[] }
 async function serve(host: string, handler: (url: string, res: import('node:http').ServerResponse) => void): Promise<Served> {
@@ -120,5 +121,29 @@ describe('fetchPublic', () => {
     const err = await fetchPublic(`http://127.0.0.1:${outside.port}/hang`, { timeoutMs: 300, allowAddress: onlyOutside }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FetchFailedError);
     expect((err as FetchFailedError).reason).toBe('no answer within 300 ms');
+  });
+});
+
+describe('openPublic (a body streamed, never held whole)', () => {
+  const base = () => `http://127.0.0.1:${outside.port}`;
+  it('streams a 2xx body under the same rules: the bytes arrive as sent', async () => {
+    const res = await openPublic(`${base()}/a.png`, { timeoutMs: 2000, maxBytes: 100, allowAddress: onlyOutside });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toBe('image/png');
+    expect(await text(res.body!)).toBe('png bytes');
+  });
+
+  it('refuses a redirect into our network before any byte is sent there', async () => {
+    const before = inside.hits.length;
+    await expect(openPublic(`${base()}/to-inside`, { timeoutMs: 2000, maxBytes: 100, allowAddress: onlyOutside })).rejects.toBeInstanceOf(UrlRefusedError);
+    expect(inside.hits.length).toBe(before);
+  });
+
+  it('cuts a body past maxBytes while streaming, even one that passed the cap before anyone read it', async () => {
+    for (const path of ['/big', '/big-chunked']) {
+      const res = await openPublic(`${base()}${path}`, { timeoutMs: 2000, maxBytes: 4000, allowAddress: onlyOutside });
+      await new Promise((r) => setTimeout(r, 50)); // the bytes arrive before the caller reads
+      await expect(text(res.body!)).rejects.toBeInstanceOf(BodyTooLargeError);
+    }
   });
 });

@@ -56,9 +56,13 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.uncertain_starts()': ['fila_worker'],
   'fila.adopt_provider_task(uuid,text)': ['fila_worker'],
   'fila.claim_overdue_polls(integer,interval)': ['fila_worker'],
+  'fila.claim_overdue_polls_by_account(integer,interval)': ['fila_worker'],
   'fila.record_provider_result(uuid,jsonb,text)': ['fila_worker'],
   'fila.record_account_status(text,integer,text,text,text)': ['fila_worker'],
   'fila.disable_tool(text,text)': ['fila_worker'],
+  'fila.output_copy(uuid,integer)': ['fila_worker'],
+  'fila.record_output_copy(uuid,integer,text,bigint,text,text)': ['fila_worker'],
+  'fila.record_output_copy_failure(uuid,integer,text,text)': ['fila_worker'],
   // the database owner only (DBA, `fila grant`, `npm start`'s development credits)
   'fila.grant_credits(uuid,integer,text,text)': [],
   'fila.set_provider_account(text,integer,boolean)': [],

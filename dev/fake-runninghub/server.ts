@@ -8,7 +8,8 @@
 // drawn at the configured rates from a seeded hash of its job id (the same job always draws the
 // same directive, so a requeued job's second create sees what its first one did).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { crc32, deflateSync } from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { runningHubCodes, uploadLimitBytes } from '../../worker/runninghub/client.ts';
 import { fakeRunningHubApiKey } from '../../common/config.ts';
@@ -27,6 +28,13 @@ export type FakeScript =
   | { kind: 'malformed' }
   | { kind: 'create-failed' };
 
+/** How the task's output file answers a download (`#fake-output=` on an input URL). */
+export type FakeOutputScript =
+  | { kind: 'fail'; n: number }
+  | { kind: 'big'; bytes: number }
+  | { kind: 'type'; contentType: string }
+  | { kind: 'url'; url: string };
+
 export type FakeTaskStatus = 'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED';
 
 export interface FakeTask {
@@ -37,6 +45,10 @@ export interface FakeTask {
   webhookUrl: string | null;
   jobId: string | null;
   script: FakeScript;
+  /** how its output file answers downloads (null: the file, at once) */
+  output: FakeOutputScript | null;
+  /** downloads of its output file so far */
+  outputGets: number;
   /** the directive drawn by the `faults` option (null: the input's own directive or the default) */
   drawn: string | null;
   status: FakeTaskStatus;
@@ -77,6 +89,8 @@ export interface FakeRunningHub {
   /** the same, for each API key's own tasks (an account's concurrency) */
   readonly peakActiveByKey: ReadonlyMap<string, number>;
   requestsTo(endpoint: 'upload' | 'create' | 'status' | 'outputs' | 'cancel' | 'accountStatus'): FakeRequest[];
+  /** every download of an output file (`/files/…`) and what it was answered */
+  fileDownloads: Array<{ path: string; status: number; at: number }>;
   /** Stop answering: close the listening socket and every open connection (clients get refused). */
   pause(): Promise<void>;
   /** Listen again on the same port. */
@@ -223,6 +237,66 @@ export const fakeDirectives: Record<string, { doc: string; parse(arg: string, de
     parse: () => ({ kind: 'create-failed' }) },
 };
 
+/**
+ * Output downloads, scripted apart from the task's outcome with `#fake-output=<directive>` on an
+ * input URL (beside `#fake=…`, joined by `&`): the file the task's outputs name then answers so.
+ */
+export const fakeOutputDirectives: Record<string, { doc: string; parse(arg: string, directive: string): FakeOutputScript }> = {
+  fail: { doc: '`fail:<n>`: the first n downloads of the output answer HTTP 503 (default 1)',
+    parse: (arg, dir) => ({ kind: 'fail', n: arg === '' ? 1 : int(dir, arg, 'n') }) },
+  big: { doc: '`big:<bytes>`: the output is that many bytes (a real file, then zeros), sent chunked without a content-length',
+    parse: (arg, dir) => ({ kind: 'big', bytes: int(dir, arg, 'bytes') }) },
+  type: { doc: '`type:<content-type>`: the output is served with that content type (percent-encoded)',
+    parse: (arg) => ({ kind: 'type', contentType: arg }) },
+  url: { doc: '`url:<url>`: the outputs name this URL (percent-encoded) instead of the fake\'s own file',
+    parse: (arg) => ({ kind: 'url', url: arg }) },
+};
+
+/** The `#fake-output=` directive of one URL, or null. */
+export function parseFakeOutputDirective(value: string): FakeOutputScript | null {
+  const hash = value.indexOf('#');
+  if (hash < 0) return null;
+  const part = value.slice(hash + 1).split('&').find((p) => p.startsWith('fake-output='));
+  if (part === undefined) return null;
+  const directive = part.slice('fake-output='.length);
+  const colon = directive.indexOf(':');
+  const kind = colon < 0 ? directive : directive.slice(0, colon);
+  const arg = colon < 0 ? '' : decodeURIComponent(directive.slice(colon + 1));
+  const entry = Object.hasOwn(fakeOutputDirectives, kind) ? fakeOutputDirectives[kind] : undefined;
+  if (!entry) throw new Error(`unknown #fake-output= directive: ${directive}`);
+  return entry.parse(arg, directive);
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+  const out = Buffer.alloc(8 + data.length + 4);
+  out.writeUInt32BE(data.length, 0);
+  body.copy(out, 4);
+  out.writeUInt32BE(crc32(body), 8 + data.length);
+  return out;
+}
+
+/** A task's output file: a real 8x8 PNG (or a small MP4 with its ftyp box) whose pixels follow
+ *  from the task id, so a copy can be compared byte for byte and tasks' files differ. */
+export function fakeOutputBytes(taskId: string, ext: 'png' | 'mp4'): Buffer {
+  const seed = createHash('sha256').update(taskId).digest();
+  if (ext === 'mp4') {
+    const ftyp = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypisom', 'ascii'), Buffer.from([0, 0, 2, 0]), Buffer.from('isommp41', 'ascii')]);
+    const mdat = Buffer.concat([Buffer.from([0, 0, 0, 8 + seed.length]), Buffer.from('mdat', 'ascii'), seed]);
+    return Buffer.concat([ftyp, mdat]);
+  }
+  const size = 8;
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(size, 0);
+  ihdr.writeUInt32BE(size, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = Buffer.alloc(size * (1 + size * 3));
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size * 3; x++) rows[y * (1 + size * 3) + 1 + x] = seed[(y * size * 3 + x) % seed.length]!;
+  }
+  return Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), pngChunk('IHDR', ihdr), pngChunk('IDAT', deflateSync(rows)), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
 /** The `#fake=` directive of one URL, or null. */
 export function parseFakeDirective(value: string, defaultMs: number): FakeScript | null {
   const hash = value.indexOf('#');
@@ -258,6 +332,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
   const requests: FakeRequest[] = [];
   const tasks = new Map<string, FakeTask>();
   const webhookDeliveries: FakeWebhookDelivery[] = [];
+  const fileDownloads: FakeRunningHub['fileDownloads'] = [];
   const refusals: FakeRefusal[] = [];
   let peakActive = 0;
   const peakActiveByKey = new Map<string, number>();
@@ -290,7 +365,8 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     const video = task.nodeInfoList.some((n) => videoExt.test(n.fieldValue.split('#')[0]!.split('?')[0]!));
     const ext = video ? 'mp4' : 'png';
     const secs = String(Math.max(1, Math.round(((task.finishedAt ?? Date.now()) - task.createdAt) / 1000)));
-    return ok([{ fileUrl: `${fake.url}/files/${task.taskId}/ComfyUI_00001_.${ext}`, fileType: ext, taskCostTime: secs, nodeId: '9',
+    const fileUrl = task.output?.kind === 'url' ? task.output.url : `${fake.url}/files/${task.taskId}/ComfyUI_00001_.${ext}`;
+    return ok([{ fileUrl, fileType: ext, taskCostTime: secs, nodeId: '9',
       consumeMoney: null, consumeCoins: String(Number(secs) * 2), thirdPartyConsumeMoney: null }]);
   };
 
@@ -371,6 +447,14 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     const nodes = (nodeInfoList as Array<Record<string, unknown>>).map((n) => ({
       nodeId: String(n.nodeId), fieldName: String(n.fieldName), fieldValue: String(n.fieldValue ?? '') }));
     let script: FakeScript | null = null;
+    let output: FakeOutputScript | null = null;
+    for (const n of nodes) {
+      try {
+        output ??= parseFakeOutputDirective(n.fieldValue);
+      } catch (e) {
+        return { code: 803, msg: `APIKEY_INVALID_NODE_INFO: ${e instanceof Error ? e.message : String(e)}`, data: null };
+      }
+    }
     for (const n of nodes) {
       let parsed: FakeScript | null;
       try {
@@ -403,7 +487,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     if (active(body.apiKey as string) >= limitOf(body.apiKey as string)) return err(421);
     const task: FakeTask = {
       taskId: String(nextTaskId++), apiKey: body.apiKey as string, workflowId: body.workflowId, nodeInfoList: nodes,
-      webhookUrl, jobId, script, drawn, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
+      webhookUrl, jobId, script, output, outputGets: 0, drawn, status: 'QUEUED', canceled: false, createdAt: Date.now(), finishedAt: null,
     };
     tasks.set(task.taskId, task);
     peakActive = Math.max(peakActive, activeCount());
@@ -441,9 +525,29 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       res.end(text);
     };
     if (req.method === 'GET' && path.startsWith('/files/')) {
-      const png = Buffer.from('89504e470d0a1a0a', 'hex');
-      res.writeHead(200, { 'content-type': path.endsWith('.mp4') ? 'video/mp4' : 'image/png', 'content-length': png.length });
-      res.end(png);
+      const answer = (status: number, headers: Record<string, string | number>, body: Buffer | string): void => {
+        fileDownloads.push({ path, status, at: Date.now() });
+        res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+        res.end(body);
+      };
+      const task = tasks.get(path.split('/')[2] ?? '');
+      if (!task || task.status !== 'SUCCESS') { answer(404, { 'content-type': 'text/plain' }, 'no such file'); return; }
+      task.outputGets++;
+      const out = task.output;
+      if (out?.kind === 'fail' && task.outputGets <= out.n) { answer(503, { 'content-type': 'text/plain' }, 'scripted output failure'); return; }
+      const ext = path.endsWith('.mp4') ? 'mp4' : 'png';
+      let bytes = fakeOutputBytes(task.taskId, ext);
+      if (out?.kind === 'big') {
+        // chunked, no content-length: the downloader can only find out by counting
+        bytes = Buffer.concat([bytes, Buffer.alloc(Math.max(0, out.bytes - bytes.length))]);
+        fileDownloads.push({ path, status: 200, at: Date.now() });
+        res.writeHead(200, { 'content-type': ext === 'mp4' ? 'video/mp4' : 'image/png' });
+        for (let at = 0; at < bytes.length; at += 16_384) res.write(bytes.subarray(at, at + 16_384));
+        res.end();
+        return;
+      }
+      const contentType = out?.kind === 'type' ? out.contentType : ext === 'mp4' ? 'video/mp4' : 'image/png';
+      answer(200, { 'content-type': contentType }, bytes);
       return;
     }
     if (req.method !== 'POST') { send(404, { error: 'not found' }); return; }
@@ -540,6 +644,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     requests,
     tasks,
     webhookDeliveries,
+    fileDownloads,
     refusals,
     activeCount,
     get peakActive() { return peakActive; },

@@ -41,8 +41,9 @@ export interface Harness {
   createsFor(jobId: string): Array<Record<string, unknown>>;
   refunds(jobId: string): Promise<number>;
   /** The real HTTP API on this database and webhook secret (stopped with the harness), for tests
-   *  whose attacker goes through it; workers then take `publicUrl: api.url`. */
-  startApi(): Promise<{ url: string; token(userId: string): Promise<string> }>;
+   *  whose attacker goes through it; workers then take `publicUrl: api.url`. `uploadDir`: the local
+   *  file store it serves at /uploads/ (the one a worker given the same uploadDir writes copies to). */
+  startApi(opts?: { uploadDir?: string }): Promise<{ url: string; token(userId: string): Promise<string> }>;
   stop(): Promise<void>;
 }
 
@@ -130,9 +131,10 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions; account
         `select count(*)::int as n from fila.credit_ledger where job_id = $1 and kind = 'refund'`, [jobId]);
       return r.rows[0]!.n;
     },
-    async startApi() {
+    async startApi(apiOpts = {}) {
       const jwtSecret = `test-jwt-${randomUUID()}`;
-      const api = await startApiServer({ databaseUrl: t.url, port: 0, jwtSecret, webhookSecret: secret, development: true, logger: testLogger });
+      const api = await startApiServer({ databaseUrl: t.url, port: 0, jwtSecret, webhookSecret: secret, development: true, logger: testLogger,
+        ...(apiOpts.uploadDir ? { uploadDir: apiOpts.uploadDir } : {}) });
       apis.push(api);
       return { url: api.url, token: (userId: string) => signToken(jwtSecret, userId) };
     },

@@ -61,3 +61,40 @@ describe('fila.claim_overdue_polls bounds the requests to the provider', () => {
     for (const id of ids) await h.t.fila.cancelJob(id, null);
   });
 });
+
+describe('fila.claim_overdue_polls_by_account bounds the requests to each account', () => {
+  it('gives each account its own budget of asks per window over all callers at once: a busy account neither passes it nor takes the others\' turns', async () => {
+    await h.t.admin.query(`update fila.settings set max_slots = 14`);
+    await h.t.admin.query(`select fila.set_provider_account('default', 14)`);
+    await h.t.admin.query(`select fila.set_provider_account('busy', 10), fila.set_provider_account('quiet', 4)`);
+    await h.t.admin.query(`update fila.tools set typical_duration = '1 second' where tool = 'veste_ai'`);
+    const byAccount: Record<string, string[]> = { busy: [], quiet: [] };
+    for (let i = 0; i < 12; i++) {
+      const account = i < 10 ? 'busy' : 'quiet';
+      const job = await h.submit('veste_ai', { person_image_url: `https://files.example/acc${i}.png`, garment_image_url: 'https://files.example/g.png' });
+      await h.t.fila.markRunning(job.id, `acc-task-${i}-${job.id.slice(0, 8)}`);
+      byAccount[account]!.push(job.id);
+    }
+    const ids = [...byAccount.busy!, ...byAccount.quiet!];
+    for (const [account, jobIds] of Object.entries(byAccount)) {
+      await h.t.admin.query(`update fila.jobs set account = $2, running_at = now() - interval '1 minute' where id = any($1)`, [jobIds, account]);
+    }
+
+    const pool = h.t.pool('fila_worker', 8);
+    const results = fulfilled(await onConnections(pool, 8, (c) => new FilaDb(c).claimOverduePollsByAccount(3, 60)));
+    const claimed = results.flat();
+    expect(new Set(claimed.map((j) => j.id)).size).toBe(claimed.length); // nobody got the same job twice
+    // 8 callers at once, yet 3 asks for the busy account in the window, and the quiet one got both of its jobs
+    expect(claimed.filter((j) => j.account === 'busy')).toHaveLength(3);
+    expect(claimed.filter((j) => j.account === 'quiet').map((j) => j.id).sort()).toEqual([...byAccount.quiet!].sort());
+    // the window's budget is spent: nothing more until it passes
+    expect(await new FilaDb(pool).claimOverduePollsByAccount(3, 60)).toEqual([]);
+    // the window passes: the busy account's next 3, those never asked first
+    await h.t.admin.query(`update fila.jobs set last_polled_at = last_polled_at - interval '2 minutes' where id = any($1) and last_polled_at is not null`, [ids]);
+    const next = await new FilaDb(pool).claimOverduePollsByAccount(3, 60);
+    const firstBusy = new Set(claimed.filter((j) => j.account === 'busy').map((j) => j.id));
+    expect(next.filter((j) => j.account === 'busy')).toHaveLength(3);
+    expect(next.filter((j) => j.account === 'busy').some((j) => firstBusy.has(j.id))).toBe(false);
+    for (const id of ids) await h.t.fila.cancelJob(id, null);
+  });
+});
