@@ -7,11 +7,12 @@ import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
 beforeAll(async () => {
-  // tasks run 4 s; a create-timeout create answers after 20 s, long after the client gave up (300 ms)
-  h = await startHarness({ fake: { defaultMs: 4000, createTimeoutMs: 20_000 } });
-  await h.t.admin.query(`update fila.settings set max_slots = 1, starting_timeout = '1 second'`);
+  // tasks run 6 s; a create-timeout create answers after 30 s, long after the client gave up (2 s;
+  // an ordinary create answers at once, even on a loaded machine); the starting deadline is 3 s
+  h = await startHarness({ fake: { defaultMs: 6000, createTimeoutMs: 30_000 } });
+  await h.t.admin.query(`update fila.settings set max_slots = 1, starting_timeout = '3 seconds'`);
   await h.t.fila.setProviderAccount('default', 1);
-  await h.startWorker({ runninghub: { baseUrl: h.fake.url, accounts: h.keys, timeoutMs: 300 } });
+  await h.startWorker({ runninghub: { baseUrl: h.fake.url, accounts: h.keys, timeoutMs: 2000 } });
 });
 afterAll(async () => { await h?.stop(); });
 
@@ -26,7 +27,7 @@ describe('a task from an unanswered create', () => {
       await h.reap();
       const job = await h.job(a.id);
       return job.status === 'failed' ? job : null;
-    }, 15_000);
+    }, 20_000);
     expect(failed.error).toContain('starting_timeout');
     expect(await h.refunds(a.id)).toBe(1);
     const taskOfA = [...h.fake.tasks.values()].find((t) => t.jobId === a.id)!;
@@ -34,7 +35,7 @@ describe('a task from an unanswered create', () => {
     await h.reap();
     expect((await h.job(b.id)).status).toBe('queued'); // A's task still runs: its slot is held
 
-    const done = await h.waitStatus(b.id, 'completed', 20_000);
+    const done = await h.waitStatus(b.id, 'completed', 30_000);
     expect(taskOfA.finishedAt).not.toBeNull();
     expect(done.started_at!.getTime()).toBeGreaterThanOrEqual(taskOfA.finishedAt!);
     expect(h.fake.peakActive).toBe(1);
