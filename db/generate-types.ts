@@ -4,7 +4,7 @@
 // functions through Kysely with these types: no row shape is written by hand.
 import { Kysely, PostgresDialect } from 'kysely';
 import {
-  generate, PostgresDialect as CodegenPostgresDialect, RawExpressionNode, type DatabaseMetadata,
+  generate, PostgresDialect as CodegenPostgresDialect, RawExpressionNode, type DatabaseMetadata, type GenerateOptions,
 } from 'kysely-codegen';
 import type pg from 'pg';
 
@@ -67,7 +67,8 @@ export async function generateTypes(pool: pg.Pool): Promise<string> {
     Object.entries({ ...jsonShapes, ...textUnions }).map(([k, v]) => [`fila.${k}`, new RawExpressionNode(v)]));
   // not db.destroy(): that would end the caller's pool
   const text = await generate({
-    db,
+    // the same kysely, seen through its CommonJS typings by kysely-codegen and its ESM ones here
+    db: db as unknown as GenerateOptions['db'],
     dialect: new CodegenPostgresDialect({ defaultSchemas: ['fila'] }),
     defaultSchemas: ['fila'],
     includePattern: 'fila.*',
