@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import { setBackoff, setSlotsAndTimeouts, setToolDeadlines } from '../../dev/dba-settings.ts';
 import { freePort, startEmbedded, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
@@ -218,12 +219,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await migrate(url);
     const dba = createPool(url, null, 2);
     cleanups.push({ name: 'DBA pool', run: () => dba.end() });
-    const dbaDb = new FilaDb(dba);
     const d = opts.deadlines;
-    await dbaDb.setSlotsAndTimeouts(opts.maxSlots, d.startingS, d.presenceS);
-    for (const tool of ['upscaler', 'pose_changer', 'veste_ai']) await dbaDb.setToolDeadlines(tool, d.softS, d.hardS);
-    await dbaDb.setToolDeadlines('video_upscaler', d.softS, d.videoHardS);
-    await dbaDb.setBackoff(0.25, 2);
+    await setSlotsAndTimeouts(dba, opts.maxSlots, d.startingS, d.presenceS);
+    for (const tool of ['upscaler', 'pose_changer', 'veste_ai']) await setToolDeadlines(dba, tool, d.softS, d.hardS);
+    await setToolDeadlines(dba, 'video_upscaler', d.softS, d.videoHardS);
+    await setBackoff(dba, 0.25, 2);
 
     // the fake provider, with fault injection; it never refuses for capacity on its own, so that its
     // count of active tasks measures fila, not itself
