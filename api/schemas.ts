@@ -1,7 +1,7 @@
 // The HTTP API's schemas: they validate requests and generate /openapi.json (one source).
 import { z } from '@hono/zod-openapi';
 import { jobStatuses } from '../common/api-json.ts';
-import { toolNames } from '../common/tools/index.ts';
+import { toolNames, tools, type ToolName } from '../common/tools/index.ts';
 
 export const ErrorSchema = z.object({
   error: z.object({
@@ -15,16 +15,32 @@ export const ErrorSchema = z.object({
 // with db/fila.ts and the JobManager client's types.
 export { CreditsSchema, JobSchema, LedgerEntrySchema, MyJobsPage, QueueSchema } from '../common/api-json.ts';
 
-export const SubmitBody = z.object({
-  tool: z.string().min(1).max(64).openapi({ enum: [...toolNames], example: 'upscaler' }),
-  input: z.record(z.string(), z.unknown()).openapi({
-    description: 'The tool\'s input; see the UpscalerInput, PoseChangerInput, VesteAiInput and VideoUpscalerInput schemas.',
-    example: { image_url: 'https://example.com/photo.png', category: 'pessoas' },
-  }),
-  presence: z.boolean().optional().openapi({
-    description: 'Cancel (and refund) the job if it is still queued and its page is gone (no event stream, no heartbeat) for the presence timeout. Browsers ask for it.',
-  }),
-}).openapi('SubmitJob');
+const presence = z.boolean().optional().openapi({
+  description: 'Cancel (and refund) the job if it is still queued and its page is gone (no event stream, no heartbeat) for the presence timeout. Browsers ask for it.',
+});
+
+/** A submit's envelope, before its tool is known: a body that fails it is 400 invalid_input, a
+ *  tool it does not know 422 unknown_tool (checked in this order, whatever the input). */
+export const SubmitEnvelope = z.object({
+  tool: z.string().min(1).max(64),
+  input: z.record(z.string(), z.unknown()),
+  presence,
+});
+
+/** POST /v1/jobs: one branch per tool of the registry, `tool` the discriminator and `input` that
+ *  tool's own schema (registered under its openApiName), so that a client generated from the
+ *  document types each tool's input. Built per app: the upscaler's categories are configuration. */
+export function submitBody(inputSchemas: Record<ToolName, z.ZodType<Record<string, unknown>>>) {
+  const branch = <T extends ToolName>(tool: T) => z.object({
+    tool: z.literal(tool),
+    input: inputSchemas[tool],
+    presence,
+  }).openapi(`Submit${tools[tool].openApiName.replace(/Input$/, '')}`);
+  const [first, ...rest] = toolNames;
+  return z.discriminatedUnion('tool', [branch(first), ...rest.map(branch)]).openapi('SubmitJob', {
+    example: { tool: 'upscaler', input: { image_url: 'https://example.com/photo.png', category: 'pessoas' } },
+  });
+}
 
 export const IdempotencyHeaders = z.object({
   'idempotency-key': z.string().min(1).max(200).optional().openapi({
