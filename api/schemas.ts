@@ -1,6 +1,7 @@
 // The HTTP API's schemas: they validate requests and generate /openapi.json (one source).
 import { z } from '@hono/zod-openapi';
-import { toolNames } from '../common/tools/index.ts';
+import { jobStatuses } from '../common/api-json.ts';
+import { toolNames, tools, type ToolName } from '../common/tools/index.ts';
 
 export const ErrorSchema = z.object({
   error: z.object({
@@ -10,46 +11,36 @@ export const ErrorSchema = z.object({
   }),
 }).openapi('Error');
 
-const timestamp = z.string().openapi({ format: 'date-time' });
+// The JSON the SQL produces (jobs, a user's history, credits, the queue): one definition, shared
+// with db/fila.ts and the JobManager client's types.
+export { CreditsSchema, JobSchema, LedgerEntrySchema, MyJobsPage, QueueSchema } from '../common/api-json.ts';
 
-export const JobSchema = z.object({
-  id: z.uuid(),
-  user_id: z.uuid(),
-  tool: z.string().openapi({ example: 'upscaler' }),
-  status: z.enum(['queued', 'starting', 'running', 'completed', 'failed', 'canceled']),
+const presence = z.boolean().optional().openapi({
+  description: 'Cancel (and refund) the job if it is still queued and its page is gone (no event stream, no heartbeat) for the presence timeout. Browsers ask for it.',
+});
+
+/** A submit's envelope, before its tool is known: a body that fails it is 400 invalid_input, a
+ *  tool it does not know 422 unknown_tool (checked in this order, whatever the input). */
+export const SubmitEnvelope = z.object({
+  tool: z.string().min(1).max(64),
   input: z.record(z.string(), z.unknown()),
-  credit_cost: z.number().int(),
-  provider_task_id: z.string().nullable(),
-  outputs: z.array(z.object({
-    url: z.string().openapi({ description: "The result: fila's copy once it has landed, the provider's URL until then (and when no copy can be made)" }),
-    type: z.string(),
-    provider_url: z.string().optional().openapi({ description: "The provider's URL (RunningHub's links expire)" }),
-    copy_url: z.string().nullable().optional().openapi({ description: "fila's copy in its file store (unguessable URL, kept for the uploads' retention)" }),
-    copy_status: z.enum(['pending', 'copied', 'refused', 'failed', 'expired']).nullable().optional()
-      .openapi({ description: 'pending: being copied (retried with back-off); copied; refused: the download was not kept (address, size or type); failed: retries spent; expired: the copy was deleted by the retention policy' }),
-  })).nullable(),
-  error: z.string().nullable().openapi({ description: "The provider's own message when the job failed" }),
-  presence: z.boolean(),
-  created_at: timestamp,
-  started_at: timestamp.nullable(),
-  running_at: timestamp.nullable(),
-  finished_at: timestamp.nullable(),
-  deadline_at: timestamp.nullable(),
-  account: z.string().nullable().openapi({ description: 'The provider account the job started on: null while queued' }),
-  position: z.number().int().nullable().openapi({ description: '1-based place in the global queue while queued' }),
-  eta: z.number().int().nullable().openapi({ description: 'Seconds until it starts, estimated while queued' }),
-}).openapi('Job');
+  presence,
+});
 
-export const SubmitBody = z.object({
-  tool: z.string().min(1).max(64).openapi({ enum: [...toolNames], example: 'upscaler' }),
-  input: z.record(z.string(), z.unknown()).openapi({
-    description: 'The tool\'s input; see the UpscalerInput, PoseChangerInput, VesteAiInput and VideoUpscalerInput schemas.',
-    example: { image_url: 'https://example.com/photo.png', category: 'pessoas' },
-  }),
-  presence: z.boolean().optional().openapi({
-    description: 'Cancel (and refund) the job if it is still queued and its page is gone (no event stream, no heartbeat) for the presence timeout. Browsers ask for it.',
-  }),
-}).openapi('SubmitJob');
+/** POST /v1/jobs: one branch per tool of the registry, `tool` the discriminator and `input` that
+ *  tool's own schema (registered under its openApiName), so that a client generated from the
+ *  document types each tool's input. Built per app: the upscaler's categories are configuration. */
+export function submitBody(inputSchemas: Record<ToolName, z.ZodType<Record<string, unknown>>>) {
+  const branch = <T extends ToolName>(tool: T) => z.object({
+    tool: z.literal(tool),
+    input: inputSchemas[tool],
+    presence,
+  }).openapi(`Submit${tools[tool].openApiName.replace(/Input$/, '')}`);
+  const [first, ...rest] = toolNames;
+  return z.discriminatedUnion('tool', [branch(first), ...rest.map(branch)]).openapi('SubmitJob', {
+    example: { tool: 'upscaler', input: { image_url: 'https://example.com/photo.png', category: 'pessoas' } },
+  });
+}
 
 export const IdempotencyHeaders = z.object({
   'idempotency-key': z.string().min(1).max(200).optional().openapi({
@@ -67,50 +58,12 @@ export const JobIdParams = z.object({
   id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }),
 });
 
-export const LedgerEntrySchema = z.object({
-  id: z.number().int(),
-  user_id: z.uuid(),
-  job_id: z.uuid().nullable(),
-  kind: z.enum(['grant', 'debit', 'refund']),
-  amount: z.number().int(),
-  reason: z.string().nullable(),
-  created_at: timestamp,
-}).openapi('LedgerEntry');
-
 export const MyJobsQuery = z.object({
   tool: z.enum(toolNames).optional().openapi({ description: 'Only this tool\'s jobs' }),
-  status: JobSchema.shape.status.optional().openapi({ description: 'Only jobs in this status' }),
+  status: z.enum(jobStatuses).optional().openapi({ description: 'Only jobs in this status' }),
   cursor: z.uuid().optional().openapi({ description: 'The previous page\'s next_cursor' }),
   limit: z.coerce.number().int().min(1).max(100).optional().openapi({ description: 'Jobs per page (default 20)' }),
 });
-
-export const MyJobsPage = z.object({
-  jobs: z.array(JobSchema.extend({
-    refunded_credits: z.number().int().nullable().openapi({ description: 'Credits given back for this job (failed or canceled), null when none' }),
-  })),
-  next_cursor: z.uuid().nullable().openapi({ description: 'Pass as `cursor` for the next (older) page; null on the last page' }),
-}).openapi('MyJobsPage');
-
-export const CreditsSchema = z.object({
-  balance: z.number().int(),
-  recent: z.array(LedgerEntrySchema),
-}).openapi('Credits');
-
-export const QueueSchema = z.object({
-  overview: z.object({
-    slots_total: z.number().int(),
-    slots_used: z.number().int(),
-    queued: z.number().int(),
-    oldest_queued_at: timestamp.nullable(),
-    dispatch_paused_until: timestamp.nullable(),
-    pause_reason: z.string().nullable(),
-    backoff_step: z.number().int(),
-  }),
-  jobs: z.array(z.object({
-    job_id: z.uuid(), user_id: z.uuid(), tool: z.string(), position: z.number().int(),
-    queued_at: timestamp, presence: z.boolean(), last_seen_at: timestamp.nullable(),
-  })),
-}).openapi('Queue');
 
 /** The largest credit grant or adjustment one request may make. */
 export const maxGrantAmount = 1_000_000;

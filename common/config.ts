@@ -76,7 +76,7 @@ export const envVars = {
   }),
   FILA_UPLOAD_DIR: v({
     schema: optionalString, usedBy: ['api', 'worker'], developmentOnly: false, default: '.data/uploads in development',
-    description: 'local upload folder; production may plug in another store. A worker that shares it reads fila\'s own upload URLs from it instead of fetching them',
+    description: 'local upload folder; production may plug in another store. A worker that shares it reads fila\'s own upload URLs from it instead of fetching them, and writes the copies of results there (worker/README.md, "Copies of results"; without it users keep RunningHub\'s expiring links)',
   }),
   FILA_UPLOAD_MAX_FILES: v({
     schema: positiveInt('FILA_UPLOAD_MAX_FILES'), usedBy: ['api'], developmentOnly: false, default: '20',
@@ -137,7 +137,7 @@ export const envVars = {
   }),
   FILA_PROVIDER_POLL_MS: v({
     schema: positiveInt('FILA_PROVIDER_POLL_MS'), usedBy: ['worker', 'start'], developmentOnly: false, default: '3000',
-    description: 'how often the worker asks RunningHub (`/outputs`) about running jobs whose webhook is later than their tool\'s `typical_duration`, at most 5 jobs a pass across all workers',
+    description: 'how often the worker asks RunningHub (`/outputs`) about running jobs whose webhook is later than their tool\'s `typical_duration`, at most 5 asks per provider account within 3 s, across all workers',
   }),
   LOG_LEVEL: v({
     schema: z.preprocess(unsetIfBlank, z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional()),

@@ -1,10 +1,12 @@
-// `npm run schema`: migrate a throwaway embedded PostgreSQL and write db/schema.sql from its catalog.
+// `npm run schema`: migrate a throwaway embedded PostgreSQL and write db/schema.sql and db/types.ts
+// from its catalog.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { repoRoot } from '../common/config.ts';
 import { migrate } from '../db/migrate.ts';
+import { generateTypes } from '../db/generate-types.ts';
 import { dumpSchema } from '../db/schema-dump.ts';
 import { startEmbedded } from '../dev/embedded-postgres.ts';
 
@@ -20,6 +22,14 @@ try {
     process.stdout.write(`schema: wrote ${path.relative(repoRoot, file)}\n`);
   } finally {
     await client.end();
+  }
+  const pool = new pg.Pool({ connectionString: server.url, max: 1 });
+  try {
+    const file = path.join(repoRoot, 'db', 'types.ts');
+    writeFileSync(file, await generateTypes(pool));
+    process.stdout.write(`schema: wrote ${path.relative(repoRoot, file)}\n`);
+  } finally {
+    await pool.end();
   }
 } finally {
   await server.stop();

@@ -1,8 +1,11 @@
-// The shapes the API answers with. The job's shape is the one SQL produces (fila.job_json): its
-// type comes from db/fila.ts as a type-only import, erased from the browser bundle.
-import type { JobJson, JobStatus, UserJobsPage } from '../../db/fila.ts';
+// The shapes the API answers with, inferred from their zod schemas (common/api-json.ts), the same
+// that generate /openapi.json and that the SQL's JSON is tested against. Type-only imports: erased
+// from the browser bundle.
+import type { JobJson, UserCredits, UserJobsPage } from '../../common/api-json.ts';
+import type { JobStatus } from '../../db/fila.ts';
 
-export type { JobOutput, JobOutputJson, JobStatus } from '../../db/fila.ts';
+export type { JobOutput, JobOutputJson } from '../../common/api-json.ts';
+export type { JobStatus } from '../../db/fila.ts';
 /** A job as the API shows it: the job row's columns plus `position` and `eta` while queued. */
 export type Job = JobJson;
 /** A page of the caller's jobs (GET /v1/me/jobs): each job also says what was refunded for it. */
@@ -15,16 +18,7 @@ export function isTerminalStatus(status: JobStatus): boolean {
   return terminalStatuses.includes(status);
 }
 
-export interface LedgerEntry {
-  id: number;
-  user_id: string;
-  job_id: string | null;
-  kind: 'grant' | 'debit' | 'refund';
-  amount: number;
-  reason: string | null;
-  created_at: string;
-}
-
-export interface Credits { balance: number; recent: LedgerEntry[] }
+export type Credits = UserCredits;
+export type LedgerEntry = Credits['recent'][number];
 
 export interface Upload { url: string; name: string; content_type: string; size: number }

@@ -1,7 +1,7 @@
 // Operators: the queue overview and credit grants.
 import { createRoute } from '@hono/zod-openapi';
 import * as s from '../schemas.ts';
-import { authErrors, bearer, err, json, type RouteContext } from './openapi.ts';
+import { authErrors, bearer, bodyErrors, err, json, serverErrors, type RouteContext } from './openapi.ts';
 
 export function adminRoutes({ app, deps, auth, operator }: RouteContext): void {
   const { fila } = deps;
@@ -9,7 +9,7 @@ export function adminRoutes({ app, deps, auth, operator }: RouteContext): void {
   app.openapi(createRoute({
     method: 'get', path: '/v1/queue', tags: ['operators'], security: bearer, middleware: [auth, operator],
     summary: 'Queue overview (operators)', description: 'Slots, depth, dispatch pause and the head of the queue (100 jobs).',
-    responses: { 200: { description: 'The queue', content: json(s.QueueSchema) }, ...authErrors, 403: err('forbidden: not an operator') },
+    responses: { 200: { description: 'The queue', content: json(s.QueueSchema) }, ...authErrors, 403: err('forbidden: not an operator'), ...serverErrors },
   }), async (c) => c.json(await fila.queueSnapshot(100), 200));
 
   app.openapi(createRoute({
@@ -19,7 +19,7 @@ export function adminRoutes({ app, deps, auth, operator }: RouteContext): void {
     responses: {
       200: { description: 'The new balance', content: json(s.GrantResult) }, 400: err('Malformed body or no Idempotency-Key'),
       ...authErrors, 402: err('insufficient_credits: the adjustment would go below zero'), 403: err('forbidden: not an operator'),
-      409: err('idempotency_key_reused'),
+      409: err('idempotency_key_reused'), ...bodyErrors, ...serverErrors,
     },
   }), async (c) => {
     const body = c.req.valid('json');

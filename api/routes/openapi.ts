@@ -20,4 +20,11 @@ export interface RouteContext {
 export const json = <T extends z.ZodType>(schema: T) => ({ 'application/json': { schema } });
 export const err = (description: string) => ({ description, content: json(s.ErrorSchema) });
 export const authErrors = { 401: err('Missing, invalid or expired bearer token') };
+/** A route that reads a JSON body: too large (before it is read), or not JSON at all. */
+export const bodyErrors = {
+  413: err('payload_too_large'),
+  415: err('The body is not application/json'),
+};
+/** Every route: a fault of fila's own (logged; the message says nothing more). */
+export const serverErrors = { 500: err('internal_error') };
 export const bearer = [{ bearer: [] }];

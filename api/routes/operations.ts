@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { renderDocsPage } from '../docs-page.ts';
 import * as s from '../schemas.ts';
-import { json, type RouteContext } from './openapi.ts';
+import { json, serverErrors, type RouteContext } from './openapi.ts';
 
 export function operationsRoutes({ app, deps }: RouteContext): void {
   const { fila, hub, metrics } = deps;
@@ -10,7 +10,7 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
   app.openapi(createRoute({
     method: 'get', path: '/healthz', tags: ['operations'], summary: 'Liveness and readiness',
     description: 'Checks the database; reports the LISTEN connection (live updates) too.',
-    responses: { 200: { description: 'Ready', content: json(s.HealthSchema) }, 503: { description: 'The database is unreachable', content: json(s.HealthSchema) } },
+    responses: { 200: { description: 'Ready', content: json(s.HealthSchema) }, 503: { description: 'The database is unreachable', content: json(s.HealthSchema) }, ...serverErrors },
   }), async (c) => {
     const listener = hub.listening ? 'listening' as const : 'reconnecting' as const;
     try {
@@ -24,7 +24,7 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
 
   app.openapi(createRoute({
     method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
-    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } } },
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } }, ...serverErrors },
   }), async (c) => {
     const [overview, accounts, recovery, tools, checks] = await Promise.all([
       fila.queueOverview(), fila.providerAccounts(), fila.providerRecovery(), fila.toolAvailability(), fila.providerAccountChecks(),
@@ -49,11 +49,11 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
 
   app.openapi(createRoute({
     method: 'get', path: '/openapi.json', tags: ['operations'], summary: 'This OpenAPI document',
-    responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+    responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } }, ...serverErrors },
   }), (c) => c.json(openApiDocument() as unknown as Record<string, unknown>, 200));
 
   app.openapi(createRoute({
     method: 'get', path: '/docs', tags: ['operations'], summary: 'This reference, as a page (works offline)',
-    responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } } },
+    responses: { 200: { description: 'HTML', content: { 'text/html': { schema: z.string() } } }, ...serverErrors },
   }), (c) => c.html(renderDocsPage(openApiDocument())));
 }

@@ -2,8 +2,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ApiError } from '../errors.ts';
 import * as s from '../schemas.ts';
-import { defaultUploadLimits, LocalUploadStore, receiveUpload, servedFileHeaders } from '../uploads.ts';
-import { authErrors, bearer, err, json, type RouteContext } from './openapi.ts';
+import { defaultUploadLimits, LocalUploadStore, receiveUpload, servedFileHeaders, uploadTypes } from '../uploads.ts';
+import { authErrors, bearer, err, json, serverErrors, type RouteContext } from './openapi.ts';
 
 export function uploadRoutes({ app, deps, auth }: RouteContext): void {
   const { fila } = deps;
@@ -13,11 +13,17 @@ export function uploadRoutes({ app, deps, auth }: RouteContext): void {
     method: 'post', path: '/v1/uploads', tags: ['uploads'], security: bearer,
     middleware: [auth], // no bodyLimit here: it buffers a chunked body; receiveUpload counts as it reads
     summary: 'Store an input file', description: 'multipart/form-data with a `file` field; answers the URL to put in a job input.',
-    request: { body: { content: { 'multipart/form-data': { schema: s.UploadBody } }, required: true } },
+    request: {
+      body: {
+        // the file part's own type: what the store accepts (the content is checked against it)
+        content: { 'multipart/form-data': { schema: s.UploadBody, encoding: { file: { contentType: Object.keys(uploadTypes).join(', ') } } } },
+        required: true,
+      },
+    },
     responses: {
       201: { description: 'Stored', content: json(s.UploadResult) }, 400: err('No file, or a malformed multipart body'), ...authErrors,
       402: err('insufficient_credits: uploads need a balance'), 413: err('file_too_large'), 415: err('unsupported_media_type'),
-      429: err('upload_quota_exceeded: too many files or bytes kept'), 501: err('uploads_not_configured'),
+      429: err('upload_quota_exceeded: too many files or bytes kept'), 501: err('uploads_not_configured'), ...serverErrors,
     },
   }), async (c) => {
     const store = deps.uploads;
@@ -47,7 +53,10 @@ export function uploadRoutes({ app, deps, auth }: RouteContext): void {
       method: 'get', path: '/uploads/{name}', tags: ['uploads'],
       summary: 'A stored input file (development store)', description: 'Public: the worker and the provider fetch it.',
       request: { params: s.UploadNameParams },
-      responses: { 200: { description: 'The file', content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } } }, 404: err('not_found') },
+      responses: {
+        200: { description: 'The file, with the type it was stored as', content: Object.fromEntries(Object.keys(uploadTypes).map((t) => [t, { schema: z.string().openapi({ format: 'binary' }) }])) },
+        404: err('not_found'), ...serverErrors,
+      },
     }), async (c) => {
       const file = await store.open(c.req.valid('param').name);
       if (!file) throw new ApiError(404, 'not_found', 'Arquivo não encontrado.');

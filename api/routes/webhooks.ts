@@ -6,7 +6,7 @@ import { FilaError } from '../../db/errors.ts';
 import type { AppEnv } from '../context.ts';
 import { ApiError, invalidInput, zodDetails } from '../errors.ts';
 import * as s from '../schemas.ts';
-import { err, json, type RouteContext } from './openapi.ts';
+import { bodyErrors, err, json, serverErrors, type RouteContext } from './openapi.ts';
 
 export function webhookRoutes({ app, deps }: RouteContext): void {
   const { fila, metrics } = deps;
@@ -28,7 +28,7 @@ export function webhookRoutes({ app, deps }: RouteContext): void {
     request: { params: s.WebhookParams, query: s.WebhookQuery, body: { content: json(s.WebhookBody), required: true } },
     responses: {
       200: { description: 'Stored', content: json(s.WebhookResult) }, 400: err('Not JSON'),
-      401: err('invalid_webhook_token'), 404: err('job_not_found'),
+      401: err('invalid_webhook_token'), 404: err('job_not_found'), ...bodyErrors, ...serverErrors,
     },
   }), async (c) => {
     try {

@@ -77,7 +77,7 @@ describe('authentication', () => {
   });
 
   it('accepts a Supabase access token (the fixture claims) and takes the user id from sub', async () => {
-    // the claims of shared/fixtures/supabase/access-token.claims.json (copied: CI's checkout may not sit beside shared/)
+    // the claims of a real Supabase access token, copied here from the design's fixtures (not in this repository)
     const claims = {
       iss: 'https://<project>.supabase.co/auth/v1', sub: userA, aud: 'authenticated', email: 'maria@example.com', phone: '',
       app_metadata: { provider: 'email', providers: ['email'] }, user_metadata: {}, role: 'authenticated', aal: 'aal1',

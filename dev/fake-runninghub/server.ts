@@ -1,5 +1,5 @@
 // A fake RunningHub: a real HTTP server on 127.0.0.1 that speaks the task API with the shapes of
-// fixtures/runninghub (errors as HTTP 200 with a non-zero code), runs tasks on timers and calls
+// its fixtures/ folder (errors as HTTP 200 with a non-zero code), runs tasks on timers and calls
 // each task's webhookUrl back, retrying on non-2xx like the real one. Each task does what the
 // `#fake=<outcome>` fragment on any of its input URLs (nodeInfoList fieldValues) says: one of the
 // directives in `fakeDirectives` below.

@@ -149,7 +149,7 @@ export async function startHarness(opts: { fake?: FakeRunningHubOptions; account
   return h;
 }
 
-/** Rule 2, checked on the record: replaying job_events, every dispatch took the head of the queue. */
+/** FIFO (nobody overtakes), checked on the record: replaying job_events, every dispatch took the head of the queue. */
 export async function fifoViolations(h: Harness): Promise<string[]> {
   const { rows } = await h.t.admin.query<{ job_id: string; from_status: string | null; to_status: string; queue_seq: string }>(
     `select e.job_id, e.from_status, e.to_status, j.queue_seq

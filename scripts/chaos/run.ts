@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import { setBackoff, setSlotsAndTimeouts, setToolDeadlines } from '../../dev/dba-settings.ts';
 import { freePort, startEmbedded, type EmbeddedServer } from '../../dev/embedded-postgres.ts';
 import { migrate } from '../../db/migrate.ts';
 import { createPool } from '../../db/pool.ts';
@@ -223,12 +224,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     await migrate(url);
     const dba = createPool(url, null, 2);
     cleanups.push({ name: 'DBA pool', run: () => dba.end() });
-    const dbaDb = new FilaDb(dba);
     const d = opts.deadlines;
-    await dbaDb.setSlotsAndTimeouts(opts.maxSlots, d.startingS, d.presenceS);
-    for (const tool of ['upscaler', 'pose_changer', 'veste_ai']) await dbaDb.setToolDeadlines(tool, d.softS, d.hardS);
-    await dbaDb.setToolDeadlines('video_upscaler', d.softS, d.videoHardS);
-    await dbaDb.setBackoff(0.25, 2);
+    await setSlotsAndTimeouts(dba, opts.maxSlots, d.startingS, d.presenceS);
+    for (const tool of ['upscaler', 'pose_changer', 'veste_ai']) await setToolDeadlines(dba, tool, d.softS, d.hardS);
+    await setToolDeadlines(dba, 'video_upscaler', d.softS, d.videoHardS);
+    await setBackoff(dba, 0.25, 2);
+    const dbaDb = new FilaDb(dba);
     // the queue over several accounts, each with its own key; the seeded `default` is switched off
     const keys: Record<string, string> = {};
     for (const [name, slots] of Object.entries(opts.accounts)) {

@@ -12,6 +12,7 @@ import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOve
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
 import { RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
+import { setBackoff, setToolDeadlines } from '../../dev/dba-settings.ts';
 import { fakeAccountKeys } from '../../dev/fake-runninghub/server.ts';
 import { removeDir, startSystem, type RunningSystem } from '../system.ts';
 import { buildPlan, type DemoUser } from './plan.ts';
@@ -69,11 +70,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       // webhook in seconds, and a short back-off after the capacity refusal
       const dba = createPool(system.databaseUrl, null, 1);
       try {
-        const dbaDb = new FilaDb(dba);
         for (const tool of ['upscaler', 'pose_changer', 'veste_ai', 'video_upscaler']) {
-          await dbaDb.setToolDeadlines(tool, opts.fast ? 1.5 : 8, 120);
+          await setToolDeadlines(dba, tool, opts.fast ? 1.5 : 8, 120);
         }
-        await dbaDb.setBackoff(opts.fast ? 0.3 : 1, opts.fast ? 1 : 5);
+        await setBackoff(dba, opts.fast ? 0.3 : 1, opts.fast ? 1 : 5);
       } finally {
         await dba.end();
       }

@@ -22,7 +22,7 @@ export interface CodeRow {
 }
 
 // Sources, named once.
-const docsList = 'RunningHub API docs, error-code list (shared/fixtures/runninghub/error-codes.json)';
+const docsList = 'RunningHub API docs, error-code list (dev/fake-runninghub/fixtures/error-codes.json)';
 const docsOutputs = 'RunningHub API docs, "Check Task Output" (/task/openapi/outputs); RunningHub ComfyUI plugin and integration sample poll it';
 const docsUpload = 'RunningHub API docs, "Upload Resource" (30 MB limit)';
 

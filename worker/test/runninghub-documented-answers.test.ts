@@ -1,5 +1,5 @@
 // The client reads RunningHub's documented example answers byte for byte (the fixtures beside this
-// fake, dev/fake-runninghub/fixtures, copied from shared/fixtures/runninghub), served over real HTTP; and every documented code
+// fake, dev/fake-runninghub/fixtures, copied from the design's RunningHub fixtures), served over real HTTP; and every documented code
 // is classified in the one table, which worker/README.md shows as it is.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';

@@ -1,4 +1,4 @@
--- 00018 — results outlive the provider's links: each output of a completed job is copied into
+-- 00017 — results outlive the provider's links: each output of a completed job is copied into
 -- fila's own file store (the store uploads use), and users are shown the copy once it has landed.
 -- Why: RunningHub gives result URLs a 24-hour lifetime (standard-model API; undocumented for
 -- workflows); a customer who comes back the next day found a dead link. The copy is an outbox like
