@@ -95,7 +95,7 @@ describe('JobManager', () => {
     await api.t.fila.finishJob(job.id, 'completed', [{ url: 'https://cdn.example.com/r.png', type: 'png' }], null);
     await waitFor('completed', () => sub.updates.length >= 3);
     expect(sub.statuses()).toEqual(['starting', 'running', 'completed']);
-    expect(sub.updates[2]?.outputs).toEqual([{ url: 'https://cdn.example.com/r.png', type: 'png' }]);
+    expect(sub.updates[2]?.outputs).toMatchObject([{ url: 'https://cdn.example.com/r.png', type: 'png', provider_url: 'https://cdn.example.com/r.png' }]);
     expect(sub.errors).toEqual([]);
     expect(sub.transports).toEqual(['stream']);
     sub.unsubscribe();

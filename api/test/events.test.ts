@@ -90,7 +90,7 @@ describe('GET /v1/jobs/:id/events', () => {
     await api.t.fila.finishJob(x, 'completed', [{ url: 'https://cdn.example.com/x.png', type: 'png' }], null);
     await sx.ended; // the server ends the stream after the terminal state
     expect(seen(sx)).toEqual(['queued#1', 'starting', 'running', 'completed']);
-    expect(sx.jobs.at(-1)?.outputs).toEqual([{ url: 'https://cdn.example.com/x.png', type: 'png' }]);
+    expect(sx.jobs.at(-1)?.outputs).toMatchObject([{ url: 'https://cdn.example.com/x.png', type: 'png', provider_url: 'https://cdn.example.com/x.png' }]);
     // x's end freed its slot for y: every position change and the start, each once
     await waitFor('y to start', () => seen(sy).length >= 3);
     expect(seen(sy)).toEqual(['queued#2', 'queued#1', 'starting']);
