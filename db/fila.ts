@@ -321,6 +321,11 @@ export class FilaDb {
     return this.one(sql<Job>`select * from fila.adopt_provider_task(${jobId}, ${taskId})`);
   }
 
+  /** The provider answered the cancel of a task of this job: the slot an ended job held for it is free. */
+  async providerTaskEnded(jobId: string): Promise<Job> {
+    return this.one(sql<Job>`select * from fila.provider_task_ended(${jobId})`);
+  }
+
   // Copies of results
   /** One output's copy record, or null when the job has no such output. */
   async outputCopy(jobId: string, outputIndex: number): Promise<OutputCopy | null> {

@@ -83,6 +83,8 @@ create table fila.jobs (
   last_polled_at timestamp with time zone,
   provider_cost jsonb,
   recovered_by text,
+  provider_cancel_requested_at timestamp with time zone,
+  provider_task_ended_at timestamp with time zone,
   constraint jobs_pkey PRIMARY KEY (id),
   constraint queue_seq_is_unique UNIQUE (queue_seq),
   constraint jobs_account_fkey FOREIGN KEY (account) REFERENCES fila.provider_accounts(account) ON UPDATE CASCADE,
@@ -108,6 +110,8 @@ comment on column fila.jobs.create_uncertain_at is 'The create request got no an
 comment on column fila.jobs.last_polled_at is 'Last time the worker asked the provider about this running job because its webhook was late.';
 comment on column fila.jobs.provider_cost is 'What RunningHub reported the task cost: taskCostTime (seconds), consumeMoney, consumeCoins, thirdPartyConsumeMoney (as text, as the provider sent them).';
 comment on column fila.jobs.recovered_by is 'The result came from asking the provider (poll: the webhook was late; reaper: past the soft deadline) instead of from a webhook.';
+comment on column fila.jobs.provider_cancel_requested_at is 'When fila last asked the provider to cancel a task of this job (its own on cancel or the reaper''s deadline, or an orphan): cancel_provider_task is enqueued with it.';
+comment on column fila.jobs.provider_task_ended_at is 'When the worker last heard the provider answer such a cancel (canceled, or the task had already ended). An ended job whose cancel is newer than this answer holds its slot (fila.held_slots).';
 
 create table fila.orphan_tasks (
   provider_task_id text not null,
@@ -285,6 +289,7 @@ CREATE UNIQUE INDEX jobs_idempotency_key_per_user ON fila.jobs USING btree (user
 CREATE UNIQUE INDEX jobs_one_active_per_user ON fila.jobs USING btree (user_id) WHERE (status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]));
 CREATE INDEX jobs_polled_since ON fila.jobs USING btree (last_polled_at) WHERE (last_polled_at IS NOT NULL);
 CREATE INDEX jobs_presence_queued ON fila.jobs USING btree (last_seen_at) WHERE ((status = 'queued'::fila.job_status) AND presence);
+CREATE INDEX jobs_provider_cancel_pending ON fila.jobs USING btree (provider_cancel_requested_at) WHERE ((provider_cancel_requested_at IS NOT NULL) AND ((provider_task_ended_at IS NULL) OR (provider_task_ended_at < provider_cancel_requested_at)));
 CREATE INDEX jobs_queued_in_order ON fila.jobs USING btree (queue_seq) WHERE (status = 'queued'::fila.job_status);
 CREATE INDEX jobs_running_since ON fila.jobs USING btree (running_at) WHERE (status = 'running'::fila.job_status);
 CREATE INDEX jobs_uncertain_ended ON fila.jobs USING btree (create_uncertain_at) WHERE ((create_uncertain_at IS NOT NULL) AND (provider_task_id IS NULL) AND (status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])));
@@ -344,13 +349,25 @@ create view fila.held_slots as
     j.status,
     j.create_uncertain_at,
     j.finished_at,
-    j.create_uncertain_at + t.hard_deadline AS held_until
+    j.create_uncertain_at + t.hard_deadline AS held_until,
+    'create unanswered'::text AS why
    FROM fila.jobs j
      JOIN fila.tools t ON t.tool = j.tool
   WHERE j.create_uncertain_at IS NOT NULL AND j.provider_task_id IS NULL AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND NOT (EXISTS ( SELECT 1
            FROM fila.orphan_tasks o
-          WHERE o.job_id = j.id));
-comment on view fila.held_slots is 'Ended jobs whose create got no answer (the task may exist at the provider) and whose task the provider has not named yet: each holds a slot of its account until held_until (create + the tool''s hard deadline) or until the task''s webhook records it as an orphan. Rows with held_until in the past hold nothing.';
+          WHERE o.job_id = j.id))
+UNION ALL
+ SELECT j.id AS job_id,
+    j.account,
+    j.status,
+    j.create_uncertain_at,
+    j.finished_at,
+    j.provider_cancel_requested_at + t.hard_deadline AS held_until,
+    'provider cancel pending'::text AS why
+   FROM fila.jobs j
+     JOIN fila.tools t ON t.tool = j.tool
+  WHERE j.provider_cancel_requested_at IS NOT NULL AND (j.provider_task_ended_at IS NULL OR j.provider_task_ended_at < j.provider_cancel_requested_at) AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND j.account IS NOT NULL;
+comment on view fila.held_slots is 'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: the task may exist at the provider and has not been named (held until its webhook records it as an orphan, or create + the tool''s hard deadline). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline). Rows with held_until in the past hold nothing.';
 
 create view fila.job_timeline as
  SELECT e.job_id,
@@ -564,6 +581,20 @@ begin
   perform fila._record(v_job.id, 'queued', 'canceled',
     format('abandoned: its page was not seen for %s (presence_timeout)', p_settings.presence_timeout));
   perform fila._refund(v_job, 'abandoned');
+  return v_job;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION fila._cancel_provider_task(p_job fila.jobs, p_task_id text, p_attempts integer)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  update fila.jobs j set provider_cancel_requested_at = clock_timestamp() where j.id = p_job.id returning * into v_job;
+  perform graphile_worker.add_job('cancel_provider_task',
+    json_build_object('job_id', p_job.id, 'provider_task_id', p_task_id), max_attempts := p_attempts);
   return v_job;
 end;
 $function$;
@@ -1177,8 +1208,7 @@ begin
     case when cancel_job.user_id is null then 'canceled by an operator' else 'canceled by the user' end);
   perform fila._refund(v_job, 'canceled');
   if v_job.provider_task_id is not null then
-    perform graphile_worker.add_job('cancel_provider_task',
-      json_build_object('job_id', v_job.id, 'provider_task_id', v_job.provider_task_id), max_attempts := 3);
+    v_job := fila._cancel_provider_task(v_job, v_job.provider_task_id, 3);
   end if;
   perform fila._dispatch_locked();
   return v_job;
@@ -1670,6 +1700,27 @@ end;
 $function$;
 comment on function fila.presence_beat(uuid,integer) is 'An API process hearing presence says it is there: at its start, then every every_ms. Its first beat gives every queued job a fresh presence lease (the pages reconnect to it); while no process has beaten within two of its intervals, no job counts as abandoned.';
 
+CREATE OR REPLACE FUNCTION fila.provider_task_ended(job_id uuid)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_job fila.jobs;
+begin
+  perform fila._lock_dispatch();
+  v_job := fila._job_for_update(provider_task_ended.job_id);
+  update fila.jobs j set provider_task_ended_at = clock_timestamp() where j.id = v_job.id returning * into v_job;
+  if v_job.status in ('failed', 'canceled') then
+    perform fila._dispatch_locked(); -- the slot it held is free now
+  end if;
+  return v_job;
+end;
+$function$;
+comment on function fila.provider_task_ended(uuid) is 'The worker''s cancel_provider_task heard the provider answer a cancel for this job (canceled, or the task had already ended): a slot the ended job held for it (held_slots) is free, and dispatch runs. FL004 for an unknown job.';
+
 CREATE OR REPLACE FUNCTION fila.queue_head(n integer)
  RETURNS SETOF fila.queue
  LANGUAGE sql
@@ -1747,8 +1798,7 @@ begin
     perform fila._record(v_job.id, v_from, 'failed', 'reaper: ' || v_error);
     perform fila._refund(v_job, 'failed');
     if v_job.provider_task_id is not null then
-      perform graphile_worker.add_job('cancel_provider_task',
-        json_build_object('job_id', v_job.id, 'provider_task_id', v_job.provider_task_id), max_attempts := 3);
+      v_job := fila._cancel_provider_task(v_job, v_job.provider_task_id, 3);
     end if;
     return next v_job;
   end loop;
@@ -1854,11 +1904,7 @@ begin
   end if;
   perform fila._note(v_job, format('orphan provider task %s canceled at the provider: %s',
     record_orphan_task.provider_task_id, record_orphan_task.reason));
-  perform graphile_worker.add_job('cancel_provider_task',
-    json_build_object('job_id', v_job.id, 'provider_task_id', record_orphan_task.provider_task_id), max_attempts := 5);
-  if v_job.create_uncertain_at is not null and v_job.provider_task_id is null and v_job.status in ('failed', 'canceled') then
-    perform graphile_worker.add_job('dispatch', '{}'::json, job_key := 'fila_dispatch_held_slot_freed', job_key_mode := 'replace');
-  end if;
+  v_job := fila._cancel_provider_task(v_job, record_orphan_task.provider_task_id, 5);
   return true;
 end;
 $function$;

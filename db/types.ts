@@ -94,6 +94,7 @@ export interface HeldSlots {
   held_until: Timestamp | null;
   job_id: string | null;
   status: JobStatus | null;
+  why: string | null;
 }
 
 export interface JobEvents {
@@ -138,9 +139,17 @@ export interface Jobs {
   outputs: Array<{ url: string; type: string }> | null;
   presence: Generated<boolean>;
   /**
+   * When fila last asked the provider to cancel a task of this job (its own on cancel or the reaper's deadline, or an orphan): cancel_provider_task is enqueued with it.
+   */
+  provider_cancel_requested_at: Timestamp | null;
+  /**
    * What RunningHub reported the task cost: taskCostTime (seconds), consumeMoney, consumeCoins, thirdPartyConsumeMoney (as text, as the provider sent them).
    */
   provider_cost: Record<string, string> | null;
+  /**
+   * When the worker last heard the provider answer such a cancel (canceled, or the task had already ended). An ended job whose cancel is newer than this answer holds its slot (fila.held_slots).
+   */
+  provider_task_ended_at: Timestamp | null;
   provider_task_id: string | null;
   /**
    * FIFO ticket from fila.queue_tickets, drawn under the SHARED dispatch lock at submit, kept on requeue (the job keeps its place). Not gapless: see fila.ticket_gaps.

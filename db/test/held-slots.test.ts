@@ -23,6 +23,7 @@ beforeEach(async () => {
   await t.admin.query(`update fila.jobs set status = 'canceled', finished_at = now(), account = coalesce(account, 'default')
                        where status in ('queued', 'starting', 'running')`);
   await t.admin.query(`update fila.jobs set create_uncertain_at = null where create_uncertain_at is not null`);
+  await t.admin.query(`update fila.jobs set provider_task_ended_at = now() where provider_cancel_requested_at is not null`);
   await t.admin.query(`update fila.tools set soft_deadline = '5 minutes', hard_deadline = '10 minutes'`);
   await t.admin.query(`update fila.settings set max_slots = 1, starting_timeout = '300 milliseconds', presence_timeout = '60 seconds'`);
   await t.fila.setProviderAccount('default', 1);
@@ -53,10 +54,12 @@ describe('a task that may exist at the provider keeps its slot', () => {
     expect((await t.fila.submitJob({ userId: a.user, tool: 'upscaler', input: upscaleInput(1) })).job.status).toBe('queued');
 
     expect(await t.fila.recordOrphanTask(a.job.id, 'task-of-a', 'a webhook named it after the job was failed')).toBe(true);
-    const wakeups = await t.admin.query(`select count(*)::int as n from graphile_worker._private_jobs j
-      join graphile_worker._private_tasks k on k.id = j.task_id where k.identifier = 'dispatch' and j.key = 'fila_dispatch_held_slot_freed'`);
-    expect(wakeups.rows[0]).toEqual({ n: 1 });
+    // named: it is canceled at the provider, and the slot waits for that answer
     await t.fila.dispatch();
+    expect(await status(b.job.id)).toBe('queued');
+    expect((await t.admin.query(`select why from fila.held_slots where job_id = $1 and held_until > now()`, [a.job.id])).rows)
+      .toEqual([{ why: 'provider cancel pending' }]);
+    await t.fila.providerTaskEnded(a.job.id); // what the worker's cancel_provider_task reports
     expect(await status(b.job.id)).toBe('starting');
   });
 

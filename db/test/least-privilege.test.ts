@@ -52,6 +52,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.webhook_task_verdict(uuid,text)': ['fila_worker'],
   'fila.reapply_pending_webhooks(uuid)': ['fila_worker'],
   'fila.record_orphan_task(uuid,text,text)': ['fila_worker'],
+  'fila.provider_task_ended(uuid)': ['fila_worker'], // the provider answered a cancel: the held slot is free
   'fila.note_uncertain_create(uuid,text)': ['fila_worker'],
   'fila.uncertain_starts()': ['fila_worker'],
   'fila.adopt_provider_task(uuid,text)': ['fila_worker'],

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { FilaDb, type Job } from '../fila.ts';
 import { FilaError } from '../errors.ts';
+import { answerProviderCancels } from '../../dev/test-support/fixtures.ts';
 import {
   FilaModel, inputFor, taskIdFor, toolNames,
   type JobView, type ModelSettings, type Op, type Outcome, type StateView, type ToolName,
@@ -194,6 +195,8 @@ async function runScenario({ settings: generated, balances, ops }: Scenario): Pr
             const other = i === null ? null : model.otherUser(model.jobs[i]!.user);
             const as = op.by === 'operator' ? null : op.by === 'owner' ? owner(op.job) : (other === null ? randomUUID() : users[other]!);
             const { job } = await fila.cancelJob(jobId(op.job), as);
+            // the worker's cancel of its provider task answers at once (the model frees the slot on cancel)
+            await answerProviderCancels(fila, client);
             return { job: indexOf(job), status: job.status };
           }
           case 'requeue': {
@@ -204,6 +207,7 @@ async function runScenario({ settings: generated, balances, ops }: Scenario): Pr
             const { rows: [now] } = await client.query<{ as_of: Date }>(
               'select now() + make_interval(secs => $1) as as_of', [op.offset]);
             const ended = await fila.reapStaleJobs(now!.as_of);
+            await answerProviderCancels(fila, client); // as the worker does once the provider answers
             return { jobs: ended.map((j) => ({ job: indexOf(j), status: j.status })).sort((a, b) => a.job - b.job) };
           }
           case 'wake':

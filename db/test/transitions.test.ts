@@ -11,6 +11,8 @@ afterEach(async () => {
   expect(await t.fila.creditAudit()).toEqual([]);
   // leave the slots empty for the next test
   await t.admin.query(`update fila.jobs set status = 'canceled', finished_at = now() where status in ('queued','starting','running')`);
+  // and no ended job still holding one while its provider task's cancel is pending (no worker here)
+  await t.admin.query(`update fila.jobs set provider_task_ended_at = now() where provider_cancel_requested_at is not null`);
 });
 afterAll(async () => { await t.drop(); });
 

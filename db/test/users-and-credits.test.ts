@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { onConnections, fulfilled, rejected } from '../../dev/test-support/concurrency.ts';
-import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
+import { answerProviderCancels, fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { FilaDb } from '../fila.ts';
 import { FilaError } from '../errors.ts';
 
@@ -13,7 +13,10 @@ beforeAll(async () => {
   t = await createTestDatabase();
   pool = t.pool('fila_app', Math.min(30, t.connectionBudget));
 });
-afterEach(async () => { expect(await t.fila.creditAudit()).toEqual([]); });
+afterEach(async () => {
+  expect(await t.fila.creditAudit()).toEqual([]);
+  await answerProviderCancels(t.fila, t.admin); // no worker here: its cancels' answers, so no slot stays held
+});
 afterAll(async () => { await t.drop(); });
 
 const FL001 = 'Você já tem um processamento em andamento. Aguarde finalizar.';

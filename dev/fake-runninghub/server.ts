@@ -125,6 +125,8 @@ export interface FakeRunningHubOptions {
   apiKeys?: readonly string[];
   /** how long create takes to answer for create-timeout (default 30 000) */
   createTimeoutMs?: number;
+  /** a cancel takes this long at the provider: the task stops and the answer comes after it (default 0) */
+  cancelDelayMs?: number;
   /** fault injection at set rates for jobs whose input carries no directive (chaos runs) */
   faults?: FakeFaults;
 }
@@ -599,6 +601,7 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
       case '/task/openapi/status': send(200, byTask(body, (t) => ok(t.status === 'QUEUED' || t.status === 'RUNNING' ? t.status : ''))); return;
       case '/task/openapi/outputs': send(200, byTask(body, (t) => outputsBody(t))); return;
       case '/task/openapi/cancel':
+        if (opts.cancelDelayMs) await new Promise((r) => setTimeout(r, opts.cancelDelayMs));
         send(200, byTask(body, (t) => {
           if (t.status === 'QUEUED' || t.status === 'RUNNING') {
             t.canceled = true;

@@ -44,3 +44,36 @@ describe('a task from an unanswered create', () => {
     expect(h.createsFor(a.id)).toHaveLength(1); // never created twice
   });
 });
+
+describe('a task the provider is still stopping', () => {
+  let h2: Harness;
+  beforeAll(async () => {
+    // the provider takes 1.5 s to stop a task; tasks would run 20 s
+    h2 = await startHarness({ fake: { defaultMs: 20_000, cancelDelayMs: 1500 } });
+    await h2.t.admin.query(`update fila.settings set max_slots = 1`);
+    await h2.t.fila.setProviderAccount('default', 1);
+    await h2.startWorker();
+  });
+  afterAll(async () => { await h2?.stop(); });
+
+  it('keeps the slot of a canceled running job until the provider answers the cancel; the provider never runs two', async () => {
+    const a = await h2.submit('upscaler', { image_url: 'https://files.example/a.png', category: 'pessoas' });
+    await h2.waitStatus(a.id, 'running');
+    const b = await h2.submit('upscaler', { image_url: 'https://files.example/b.png#fake=ok:200', category: 'pessoas' });
+    expect(b.status).toBe('queued');
+
+    await h2.t.fila.cancelJob(a.id, a.user_id);
+    expect(await h2.refunds(a.id)).toBe(1);
+    // the cancel is on its way: A's slot is held, B waits
+    const held = await h2.t.admin.query(`select why from fila.held_slots where job_id = $1 and held_until > now()`, [a.id]);
+    expect(held.rows).toEqual([{ why: 'provider cancel pending' }]);
+    expect((await h2.job(b.id)).status).toBe('queued');
+
+    const done = await h2.waitStatus(b.id, 'completed', 20_000);
+    const taskOfA = h2.fake.tasks.get((await h2.job(a.id)).provider_task_id!)!;
+    expect(taskOfA.canceled).toBe(true);
+    expect(done.started_at!.getTime()).toBeGreaterThanOrEqual(taskOfA.finishedAt!);
+    expect(h2.fake.peakActive).toBe(1);
+    expect((await h2.t.admin.query(`select count(*)::int as n from fila.held_slots where job_id = $1 and held_until > now()`, [a.id])).rows[0]).toEqual({ n: 0 });
+  });
+});

@@ -4,6 +4,7 @@
 import { FilaDb } from '../../db/fila.ts';
 import { fulfilled, onConnections } from '../../dev/test-support/concurrency.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { answerProviderCancels } from '../../dev/test-support/fixtures.ts';
 import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 
 let h: Harness;
@@ -59,6 +60,7 @@ describe('fila.claim_overdue_polls bounds the requests to the provider', () => {
     // within poll_every nobody gets them again
     expect(await new FilaDb(pool).claimOverduePolls(10, 60)).toEqual([]);
     for (const id of ids) await h.t.fila.cancelJob(id, null);
+    await answerProviderCancels(h.t.fila, h.t.admin); // no worker here: their cancels' answers
   });
 });
 
