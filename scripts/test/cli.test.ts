@@ -23,7 +23,8 @@ afterAll(async () => { await t.drop(); });
 
 const commands = ['start', 'migrate', 'worker', 'api', 'reap', 'queue', 'job', 'grant', 'token'];
 
-describe('fila CLI', () => {
+// each case starts several CLI processes (node + tsx): on a loaded machine one start takes seconds
+describe('fila CLI', { timeout: 180_000 }, () => {
   it('lists every command with --help, and each command has its own --help', async () => {
     const top = await fila(['--help'], env);
     expect(top.code).toBe(0);
