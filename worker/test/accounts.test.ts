@@ -100,7 +100,10 @@ describe('two accounts, 2 slots each', () => {
     expect(b.paused_until).not.toBeNull();
     expect(b.pause_reason).toContain('RunningHub 802 APIKEY_UNAUTHORIZED');
     // b's job went back to the queue and then ran on a; its place was kept: the global record is FIFO
-    const second = await h.timeline(jobs[1]!.id);
+    // (which job went to b first depends on the moment: a job may end before the next is submitted)
+    const timelines = await Promise.all(jobs.map((j) => h.timeline(j.id)));
+    const second = timelines.find((tl) => tl.some((e) => e.reason === 'dispatched to account b'))!;
+    expect(second).toBeDefined();
     expect(second.map((e) => e.to_status)).toEqual(['queued', 'starting', 'queued', 'starting', 'running', 'completed']);
     expect(second[2]!.reason).toMatch(/^requeued: conta RunningHub: RunningHub 802 APIKEY_UNAUTHORIZED: .* \(account b\)$/);
     expect(second[3]!.reason).toBe('dispatched to account a');
