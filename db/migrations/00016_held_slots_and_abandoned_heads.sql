@@ -1,4 +1,5 @@
--- 00016 — a task that may exist keeps its slot; dispatch never starts an abandoned job.
+-- 00016 — a task that may exist, or is still being stopped, keeps its slot; dispatch never starts an
+-- abandoned job.
 -- Why (1): a create that got no answer (00008) may have made a task that runs and bills. When its
 -- job ends first (the starting deadline, a cancel), the user is refunded and freed, but the
 -- provider may still be running that task: handing its slot to the next job would put one task
@@ -16,23 +17,63 @@
 -- older than two of its intervals), and an API process that starts gives every queued job a
 -- fresh lease from its start (its pages need that long to reconnect). Before any API process has
 -- beaten (SQL-only use), last_seen_at alone decides, as before.
+-- Why (4): when a running job was canceled (or failed by the reaper), its slot was free in the same
+-- transaction, while cancel_provider_task had not reached RunningHub yet: for that moment the
+-- account ran one task more than its slots (the chaos run over two accounts counted 5 tasks on an
+-- account of 4). Every cancel of a provider task is now recorded on its job
+-- (provider_cancel_requested_at, by one helper that also enqueues it), and an ended job whose
+-- cancel has not been answered holds its slot until the worker reports the provider's answer
+-- (provider_task_ended), or at most its tool's hard deadline after the cancel was asked for.
 -- Also: the worker may read fila.provider_account_check, which its poller reads after each account
 -- status (00014 had left it to the API, and the read failed).
 
 create index jobs_uncertain_ended on fila.jobs (create_uncertain_at)
   where create_uncertain_at is not null and provider_task_id is null and status in ('failed', 'canceled');
 
--- Jobs that ended while a task of theirs may still run at the provider, and until when their slot
--- is held. The caller compares held_until with the time it cares about.
+alter table fila.jobs add column provider_cancel_requested_at timestamptz;
+alter table fila.jobs add column provider_task_ended_at timestamptz;
+comment on column fila.jobs.provider_cancel_requested_at is 'When fila last asked the provider to cancel a task of this job (its own on cancel or the reaper''s deadline, or an orphan): cancel_provider_task is enqueued with it.';
+comment on column fila.jobs.provider_task_ended_at is 'When the worker last heard the provider answer such a cancel (canceled, or the task had already ended). An ended job whose cancel is newer than this answer holds its slot (fila.held_slots).';
+
+create index jobs_provider_cancel_pending on fila.jobs (provider_cancel_requested_at)
+  where provider_cancel_requested_at is not null
+    and (provider_task_ended_at is null or provider_task_ended_at < provider_cancel_requested_at);
+
+-- Ask the provider to cancel a task of this job: recorded on the job, enqueued in the same
+-- transaction. The caller holds the job's row.
+create function fila._cancel_provider_task(p_job fila.jobs, p_task_id text, p_attempts integer) returns fila.jobs
+language plpgsql as $$
+declare
+  v_job fila.jobs;
+begin
+  update fila.jobs j set provider_cancel_requested_at = clock_timestamp() where j.id = p_job.id returning * into v_job;
+  perform graphile_worker.add_job('cancel_provider_task',
+    json_build_object('job_id', p_job.id, 'provider_task_id', p_task_id), max_attempts := p_attempts);
+  return v_job;
+end;
+$$;
+
+-- Ended jobs that still hold a slot of their account, and until when (the caller compares
+-- held_until with the time it cares about).
 create view fila.held_slots as
 select j.id as job_id, j.account, j.status, j.create_uncertain_at, j.finished_at,
-       j.create_uncertain_at + t.hard_deadline as held_until
+       j.create_uncertain_at + t.hard_deadline as held_until,
+       'create unanswered'::text as why
 from fila.jobs j
 join fila.tools t on t.tool = j.tool
 where j.create_uncertain_at is not null and j.provider_task_id is null and j.status in ('failed', 'canceled')
-  and not exists (select 1 from fila.orphan_tasks o where o.job_id = j.id);
+  and not exists (select 1 from fila.orphan_tasks o where o.job_id = j.id)
+union all
+select j.id, j.account, j.status, j.create_uncertain_at, j.finished_at,
+       j.provider_cancel_requested_at + t.hard_deadline,
+       'provider cancel pending'
+from fila.jobs j
+join fila.tools t on t.tool = j.tool
+where j.provider_cancel_requested_at is not null
+  and (j.provider_task_ended_at is null or j.provider_task_ended_at < j.provider_cancel_requested_at)
+  and j.status in ('failed', 'canceled') and j.account is not null;
 comment on view fila.held_slots is
-'Ended jobs whose create got no answer (the task may exist at the provider) and whose task the provider has not named yet: each holds a slot of its account until held_until (create + the tool''s hard deadline) or until the task''s webhook records it as an orphan. Rows with held_until in the past hold nothing.';
+'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: the task may exist at the provider and has not been named (held until its webhook records it as an orphan, or create + the tool''s hard deadline). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline). Rows with held_until in the past hold nothing.';
 
 -- Slots held by such jobs now: on one account, or on all of them (p_account null).
 create function fila._held_slot_count(p_account text default null) returns integer
@@ -152,7 +193,8 @@ begin
 end;
 $$;
 
--- 00002's version, with abandonment judged and canceled by the helpers dispatch uses.
+-- 00002's version, with abandonment judged and canceled by the helpers dispatch uses, and the
+-- provider cancel asked through the helper.
 create or replace function fila.reap_stale_jobs(as_of timestamptz default now()) returns setof fila.jobs
 language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
 declare
@@ -182,8 +224,7 @@ begin
     perform fila._record(v_job.id, v_from, 'failed', 'reaper: ' || v_error);
     perform fila._refund(v_job, 'failed');
     if v_job.provider_task_id is not null then
-      perform graphile_worker.add_job('cancel_provider_task',
-        json_build_object('job_id', v_job.id, 'provider_task_id', v_job.provider_task_id), max_attempts := 3);
+      v_job := fila._cancel_provider_task(v_job, v_job.provider_task_id, 3);
     end if;
     return next v_job;
   end loop;
@@ -203,8 +244,8 @@ begin
 end;
 $$;
 
--- 00008's version: when the orphan is the task an ended job's uncertain create made, its held slot
--- is free now, so dispatch is asked to run.
+-- 00008's version, with the enqueue replaced by the helper: the orphan's cancel holds the slot of
+-- an ended job until provider_task_ended frees it and dispatches.
 create or replace function fila.record_orphan_task(job_id uuid, provider_task_id text, reason text) returns boolean
 language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
 declare
@@ -222,12 +263,56 @@ begin
   end if;
   perform fila._note(v_job, format('orphan provider task %s canceled at the provider: %s',
     record_orphan_task.provider_task_id, record_orphan_task.reason));
-  perform graphile_worker.add_job('cancel_provider_task',
-    json_build_object('job_id', v_job.id, 'provider_task_id', record_orphan_task.provider_task_id), max_attempts := 5);
-  if v_job.create_uncertain_at is not null and v_job.provider_task_id is null and v_job.status in ('failed', 'canceled') then
-    perform graphile_worker.add_job('dispatch', '{}'::json, job_key := 'fila_dispatch_held_slot_freed', job_key_mode := 'replace');
-  end if;
+  v_job := fila._cancel_provider_task(v_job, record_orphan_task.provider_task_id, 5);
   return true;
+end;
+$$;
+
+create function fila.provider_task_ended(job_id uuid) returns fila.jobs
+language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+declare
+  v_job fila.jobs;
+begin
+  perform fila._lock_dispatch();
+  v_job := fila._job_for_update(provider_task_ended.job_id);
+  update fila.jobs j set provider_task_ended_at = clock_timestamp() where j.id = v_job.id returning * into v_job;
+  if v_job.status in ('failed', 'canceled') then
+    perform fila._dispatch_locked(); -- the slot it held is free now
+  end if;
+  return v_job;
+end;
+$$;
+comment on function fila.provider_task_ended(uuid) is
+'The worker''s cancel_provider_task heard the provider answer a cancel for this job (canceled, or the task had already ended): a slot the ended job held for it (held_slots) is free, and dispatch runs. FL004 for an unknown job.';
+
+-- 00002's version, with the enqueue replaced by the helper.
+create or replace function fila.cancel_job(job_id uuid, user_id uuid) returns fila.jobs
+language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+declare
+  v_job fila.jobs;
+  v_from fila.job_status;
+begin
+  perform fila._lock_dispatch();
+  v_job := fila._job_for_update(cancel_job.job_id, cancel_job.user_id);
+  v_from := v_job.status;
+  if v_from = 'canceled' then
+    return v_job;
+  end if;
+  if v_from in ('completed', 'failed') then
+    perform fila._raise('FL005', format('Transição inválida: o processamento já terminou (%s).', v_from),
+      format('job %s is %s', v_job.id, v_from));
+  end if;
+  update fila.jobs j set status = 'canceled', finished_at = now()
+  where j.id = v_job.id
+  returning * into v_job;
+  perform fila._record(v_job.id, v_from, 'canceled',
+    case when cancel_job.user_id is null then 'canceled by an operator' else 'canceled by the user' end);
+  perform fila._refund(v_job, 'canceled');
+  if v_job.provider_task_id is not null then
+    v_job := fila._cancel_provider_task(v_job, v_job.provider_task_id, 3);
+  end if;
+  perform fila._dispatch_locked();
+  return v_job;
 end;
 $$;
 
@@ -240,3 +325,5 @@ grant select on fila.provider_account_check to fila_worker;
 revoke all on fila.presence_services from fila_app, fila_worker;
 revoke execute on function fila.presence_beat(uuid, integer) from public;
 grant execute on function fila.presence_beat(uuid, integer) to fila_app;
+revoke execute on function fila._cancel_provider_task(fila.jobs, text, integer), fila.provider_task_ended(uuid) from public;
+grant execute on function fila.provider_task_ended(uuid) to fila_worker;
