@@ -309,6 +309,17 @@ export class FilaDb {
     return (await this.one(sql<{ n: number }>`select fila.reapply_pending_webhooks(${jobId}) as n`)).n;
   }
 
+  /** About to send the job's create: true while the job is still starting (from now on it holds
+   *  its slot until the provider names the task or refuses it); false: send nothing. */
+  async noteCreateSent(jobId: string): Promise<boolean> {
+    return (await this.one(sql<{ sent: boolean | null }>`select fila.note_create_sent(${jobId}) as sent`)).sent === true;
+  }
+
+  /** The provider refused the job's create: no task exists, no slot is held for it. */
+  async noteCreateAnswered(jobId: string): Promise<void> {
+    await this.one(sql`select fila.note_create_answered(${jobId})`);
+  }
+
   async noteUncertainCreate(jobId: string, reason: string): Promise<Job> {
     return this.one(sql<Job>`select * from fila.note_uncertain_create(${jobId}, ${reason})`);
   }

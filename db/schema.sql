@@ -85,6 +85,7 @@ create table fila.jobs (
   recovered_by text,
   provider_cancel_requested_at timestamp with time zone,
   provider_task_ended_at timestamp with time zone,
+  create_unanswered_since timestamp with time zone,
   constraint jobs_pkey PRIMARY KEY (id),
   constraint queue_seq_is_unique UNIQUE (queue_seq),
   constraint jobs_account_fkey FOREIGN KEY (account) REFERENCES fila.provider_accounts(account) ON UPDATE CASCADE,
@@ -112,6 +113,7 @@ comment on column fila.jobs.provider_cost is 'What RunningHub reported the task 
 comment on column fila.jobs.recovered_by is 'The result came from asking the provider (poll: the webhook was late; reaper: past the soft deadline) instead of from a webhook.';
 comment on column fila.jobs.provider_cancel_requested_at is 'When fila last asked the provider to cancel a task of this job (its own on cancel or the reaper''s deadline, or an orphan): cancel_provider_task is enqueued with it.';
 comment on column fila.jobs.provider_task_ended_at is 'When the worker last heard the provider answer such a cancel (canceled, or the task had already ended). An ended job whose cancel is newer than this answer holds its slot (fila.held_slots).';
+comment on column fila.jobs.create_unanswered_since is 'A create request for this job was sent at this time and the provider has not answered it with a refusal (a task id recorded by mark_running answers it too). An ended job with this set and no task id holds its slot (fila.held_slots): the task may exist.';
 
 create table fila.orphan_tasks (
   provider_task_id text not null,
@@ -281,6 +283,7 @@ CREATE INDEX job_events_by_job ON fila.job_events USING btree (job_id, id);
 CREATE INDEX job_events_by_time ON fila.job_events USING btree (at);
 CREATE INDEX jobs_by_provider_task ON fila.jobs USING btree (provider_task_id) WHERE (provider_task_id IS NOT NULL);
 CREATE INDEX jobs_completed_by_tool ON fila.jobs USING btree (tool, finished_at DESC) WHERE (status = 'completed'::fila.job_status);
+CREATE INDEX jobs_create_unanswered_ended ON fila.jobs USING btree (create_unanswered_since) WHERE ((create_unanswered_since IS NOT NULL) AND (provider_task_id IS NULL) AND (status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])));
 CREATE INDEX jobs_dequeued_seq ON fila.jobs USING btree (queue_seq) WHERE (status <> 'queued'::fila.job_status);
 CREATE INDEX jobs_finished_recent ON fila.jobs USING btree (finished_at DESC) WHERE (finished_at IS NOT NULL);
 CREATE INDEX jobs_holding_slot ON fila.jobs USING btree (deadline_at) WHERE (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
@@ -349,11 +352,11 @@ create view fila.held_slots as
     j.status,
     j.create_uncertain_at,
     j.finished_at,
-    j.create_uncertain_at + t.hard_deadline AS held_until,
+    COALESCE(j.create_unanswered_since, j.create_uncertain_at) + t.hard_deadline AS held_until,
     'create unanswered'::text AS why
    FROM fila.jobs j
      JOIN fila.tools t ON t.tool = j.tool
-  WHERE j.create_uncertain_at IS NOT NULL AND j.provider_task_id IS NULL AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND NOT (EXISTS ( SELECT 1
+  WHERE (j.create_unanswered_since IS NOT NULL OR j.create_uncertain_at IS NOT NULL) AND j.provider_task_id IS NULL AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND NOT (EXISTS ( SELECT 1
            FROM fila.orphan_tasks o
           WHERE o.job_id = j.id))
 UNION ALL
@@ -367,7 +370,7 @@ UNION ALL
    FROM fila.jobs j
      JOIN fila.tools t ON t.tool = j.tool
   WHERE j.provider_cancel_requested_at IS NOT NULL AND (j.provider_task_ended_at IS NULL OR j.provider_task_ended_at < j.provider_cancel_requested_at) AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND j.account IS NOT NULL;
-comment on view fila.held_slots is 'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: the task may exist at the provider and has not been named (held until its webhook records it as an orphan, or create + the tool''s hard deadline). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline). Rows with held_until in the past hold nothing.';
+comment on view fila.held_slots is 'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: a create was sent (or got no answer) and no task was named: the task may exist at the provider (held until its webhook records it as an orphan, or the create + the tool''s hard deadline). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline). Rows with held_until in the past hold nothing.';
 
 create view fila.job_timeline as
  SELECT e.job_id,
@@ -1645,6 +1648,31 @@ AS $function$
   where w.id = mark_webhook_processed.inbox_id;
 $function$;
 comment on function fila.mark_webhook_processed(bigint,text) is 'Record what apply_webhook did with a stored webhook.';
+
+CREATE OR REPLACE FUNCTION fila.note_create_answered(job_id uuid)
+ RETURNS void
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  update fila.jobs j set create_unanswered_since = null
+  where j.id = note_create_answered.job_id and j.provider_task_id is null and j.create_unanswered_since is not null;
+$function$;
+comment on function fila.note_create_answered(uuid) is 'The provider refused this job''s create (no task exists): the slot is not held for it any more.';
+
+CREATE OR REPLACE FUNCTION fila.note_create_sent(job_id uuid)
+ RETURNS boolean
+ LANGUAGE sql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+  update fila.jobs j set create_unanswered_since = clock_timestamp()
+  where j.id = note_create_sent.job_id and j.status = 'starting' and j.provider_task_id is null
+  returning true;
+$function$;
+comment on function fila.note_create_sent(uuid) is 'The worker is about to send this job''s create request: true, and from now on the job holds its slot even if it ends before the provider answers (fila.held_slots). Null when the job is no longer starting (canceled, or ended at its deadline): send nothing.';
 
 CREATE OR REPLACE FUNCTION fila.note_uncertain_create(job_id uuid, reason text)
  RETURNS fila.jobs

@@ -117,6 +117,10 @@ export interface Jobs {
   account: string | null;
   attempts: Generated<number>;
   /**
+   * A create request for this job was sent at this time and the provider has not answered it with a refusal (a task id recorded by mark_running answers it too). An ended job with this set and no task id holds its slot (fila.held_slots): the task may exist.
+   */
+  create_unanswered_since: Timestamp | null;
+  /**
    * The create request got no answer (timeout, connection cut after sending): the task may exist. The job keeps its slot until the provider answers for it or the starting deadline passes.
    */
   create_uncertain_at: Timestamp | null;

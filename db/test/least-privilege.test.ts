@@ -53,6 +53,8 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.reapply_pending_webhooks(uuid)': ['fila_worker'],
   'fila.record_orphan_task(uuid,text,text)': ['fila_worker'],
   'fila.provider_task_ended(uuid)': ['fila_worker'], // the provider answered a cancel: the held slot is free
+  'fila.note_create_sent(uuid)': ['fila_worker'], // a create is out: the job holds its slot until it is answered
+  'fila.note_create_answered(uuid)': ['fila_worker'],
   'fila.note_uncertain_create(uuid,text)': ['fila_worker'],
   'fila.uncertain_starts()': ['fila_worker'],
   'fila.adopt_provider_task(uuid,text)': ['fila_worker'],

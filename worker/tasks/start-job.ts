@@ -73,7 +73,14 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
     nodeInfoList.push({ nodeId: node.nodeId, fieldName: node.fieldName, fieldValue });
   }
 
-  // 3. create: from here on nothing may throw, or graphile-worker would retry and create twice
+  // 3. create. Noted first (a throw here is retried: nothing is sent yet), so that the job holds its
+  // slot even if this process dies before the answer: the task may exist. A job canceled meanwhile
+  // gets no task at all.
+  if (!(await deps.db.noteCreateSent(job.id))) {
+    log.info('job is no longer starting: its create is not sent');
+    return 'not-starting';
+  }
+  // from here on nothing may throw, or graphile-worker would retry and create twice
   const hook = webhookUrl(deps.publicUrl, job.id, deps.webhookSecret);
   let created: CreatedTask;
   try {
@@ -81,9 +88,13 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
       workflowId: request.workflowId, nodeInfoList, webhookUrl: hook, addMetadata: request.addMetadata ?? false,
     });
   } catch (err) {
-    if (err instanceof RunningHubError) return refused(deps, job, err, log);
+    if (err instanceof RunningHubError) {
+      await createAnswered(deps, job, log);
+      return refused(deps, job, err, log);
+    }
     if (err instanceof RunningHubUnreachableError && !uncertain(err)) {
       // refused connection, a gateway's 5xx, a malformed answer: provider trouble, not the user's
+      await createAnswered(deps, job, log);
       return requeue(deps, job, `RunningHub unreachable (${err.reason}): ${err.message}`, log);
     }
     // The provider may have created (and will bill) a task we cannot name. Creating again could
@@ -130,6 +141,17 @@ export async function startJob(deps: WorkerDeps, jobId: string): Promise<StartOu
   }
   log.warn({ status: after.status }, 'mark_running returned an unexpected status');
   return 'finished-meanwhile';
+}
+
+/** The provider refused the create: no task exists, the job's slot is not held for one. Cannot
+ *  throw (we are past the create): when the note fails the slot stays held until the tool's hard
+ *  deadline, which costs throughput, not correctness. */
+async function createAnswered(deps: WorkerDeps, job: Job, log: WorkerDeps['logger']): Promise<void> {
+  try {
+    await deps.db.noteCreateAnswered(job.id);
+  } catch (err) {
+    log.error({ ...errorFields(err) }, 'could not note the refused create: the job holds its slot until its tool\'s hard deadline');
+  }
 }
 
 /** No answer that proves the request did not reach the provider: the task may exist. */

@@ -77,3 +77,36 @@ describe('a task the provider is still stopping', () => {
     expect((await h2.t.admin.query(`select count(*)::int as n from fila.held_slots where job_id = $1 and held_until > now()`, [a.id])).rows[0]).toEqual({ n: 0 });
   });
 });
+
+describe('a job canceled while its create is on its way', () => {
+  let h3: Harness;
+  beforeAll(async () => {
+    // the provider answers a create after 2 s; tasks run 3 s
+    h3 = await startHarness({ fake: { defaultMs: 3000, createDelayMs: 2000 } });
+    await h3.t.admin.query(`update fila.settings set max_slots = 1`);
+    await h3.t.fila.setProviderAccount('default', 1);
+    await h3.startWorker();
+  });
+  afterAll(async () => { await h3?.stop(); });
+
+  it('keeps its slot until the task the create made is named and stopped; the provider never runs two', async () => {
+    const a = await h3.submit('upscaler', { image_url: 'https://files.example/a.png', category: 'pessoas' });
+    await h3.waitFor('the create of A to reach the provider', async () => h3.createsFor(a.id).length === 1);
+    const b = await h3.submit('upscaler', { image_url: 'https://files.example/b.png', category: 'pessoas' });
+    expect(b.status).toBe('queued');
+
+    await h3.t.fila.cancelJob(a.id, a.user_id);
+    expect(await h3.refunds(a.id)).toBe(1);
+    // the create is out: its task may exist, so A's slot is not handed to B
+    const held = await h3.t.admin.query(`select why from fila.held_slots where job_id = $1 and held_until > now()`, [a.id]);
+    expect(held.rows).toEqual([{ why: 'create unanswered' }]);
+    expect((await h3.job(b.id)).status).toBe('queued');
+
+    const done = await h3.waitStatus(b.id, 'completed', 30_000);
+    const taskOfA = [...h3.fake.tasks.values()].find((t) => t.jobId === a.id)!;
+    expect(taskOfA.canceled).toBe(true);
+    expect(done.started_at!.getTime()).toBeGreaterThanOrEqual(taskOfA.finishedAt!);
+    expect(h3.fake.peakActive).toBe(1);
+    expect(h3.createsFor(a.id)).toHaveLength(1);
+  });
+});

@@ -118,5 +118,8 @@ describe('errors about the job itself fail it with the provider\'s words', () =>
     const done = await h.waitStatus(job.id, ['completed', 'failed']);
     expect(done.error).toBe('APIKEY_FILE_SIZE_EXCEEDED (RunningHub 809)');
     expect(await h.refunds(job.id)).toBe(1);
+    // a refused create made no task: the job's slot is free at once
+    const held = await h.t.admin.query('select why from fila.held_slots where job_id = $1 and held_until > now()', [job.id]);
+    expect(held.rows).toEqual([]);
   });
 });

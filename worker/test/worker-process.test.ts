@@ -89,14 +89,17 @@ describe('start-up', () => {
 });
 
 describe('worker killed', () => {
-  it('SIGKILL while a job is starting: the job does not outlive its starting deadline and is refunded exactly once', async () => {
-    await h.t.admin.query(`update fila.settings set starting_timeout = '3 seconds'`);
+  it('SIGKILL while a job is starting: the job does not outlive its starting deadline and is refunded exactly once; the slot its task may use is not handed on', async () => {
+    await h.t.admin.query(`update fila.settings set starting_timeout = '3 seconds', max_slots = 1`);
+    await h.t.fila.setProviderAccount('default', 1);
     const w = spawnWorker(env({ RUNNINGHUB_BASE_URL: slowFake.url }));
     await w.waitForLine(isStarted);
     // the task the provider creates finishes after 6 s: after the reaper has failed the job
     const job = await h.submit('upscaler', { image_url: 'https://files.example/k.png#fake=ok:6000', category: 'logo' }, 10);
     await h.waitFor('the create call to reach the provider', async () => slowFake.requestsTo('create').length === 1);
     expect((await h.job(job.id)).status).toBe('starting');
+    const next = await h.submit('upscaler', { image_url: 'https://files.example/n.png', category: 'logo' });
+    expect(next.status).toBe('queued');
     const { signal } = await w.kill('SIGKILL');
     expect(signal).toBe('SIGKILL');
     await h.waitFor('every process of the killed worker to be gone', async () => {
@@ -110,6 +113,11 @@ describe('worker killed', () => {
     expect(failed.status).toBe('failed');
     expect(failed.error).toMatch(/starting_timeout/);
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10);
+    // the create reached the provider and nobody heard its answer: its task may run, so the one
+    // slot stays with it and the next job waits
+    const held = await h.t.admin.query(`select why from fila.held_slots where job_id = $1 and held_until > now()`, [job.id]);
+    expect(held.rows).toEqual([{ why: 'create unanswered' }]);
+    expect((await h.job(next.id)).status).toBe('queued');
 
     // a new worker and more reaper passes change nothing: the dead worker's start_job is still
     // locked, and the task the provider did create (its job already failed and refunded) is an
@@ -123,6 +131,15 @@ describe('worker killed', () => {
     expect(hook!.outcome).toMatch(/^orphan: task \d+ is not the task of this failed job; canceled at the provider$/);
     expect(await h.refunds(job.id)).toBe(1);
     expect(await h.t.fila.creditBalance(job.user_id)).toBe(10);
+    // named and canceled, the task frees the slot: the next job runs, and never beside it
+    const done = await h.waitFor('the next job to end', async () => {
+      await h.reap();
+      const j = await h.job(next.id);
+      return j.status === 'completed' || j.status === 'failed' ? j : null;
+    }, 30_000);
+    expect(done.status).toBe('completed');
+    const orphan = [...slowFake.tasks.values()].find((t) => t.jobId === job.id)!;
+    expect(done.started_at!.getTime()).toBeGreaterThanOrEqual(orphan.finishedAt ?? orphan.createdAt);
     expect(await h.t.fila.creditAudit()).toEqual([]);
     const timeline = await h.timeline(job.id);
     expect(timeline.filter((e) => !e.note).map((e) => e.to_status)).toEqual(['queued', 'starting', 'failed']);
