@@ -9,7 +9,7 @@ import {
 import pg from 'pg';
 import type { JobJson, JobOutput, QueueSnapshot, UserCredits, UserJobsPage } from '../common/api-json.ts';
 import { translateError } from './errors.ts';
-import type { DB, JobStatus } from './types.ts';
+import type { DB, FunctionRows, JobStatus } from './types.ts';
 
 export type { JobJson, JobOutput, JobOutputJson, QueueSnapshot, UserCredits, UserJobJson, UserJobsPage } from '../common/api-json.ts';
 export type { JobStatus } from './types.ts';
@@ -52,20 +52,13 @@ export type AsJson<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] exte
 export type WebhookTaskVerdict = 'own' | 'wait' | 'foreign' | 'orphan';
 
 /** One row of fila.watched_jobs: json only once the job is not queued. */
-export interface WatchedJob {
-  id: string;
-  status: JobStatus;
-  position: number | null;
-  eta: number | null;
-  json: JobJson | null;
-}
+export type WatchedJob = Omit<FunctionRows['watched_jobs'], 'json'> & { json: JobJson | null };
 
-/** One bucket of the operator's history charts (fila.activity_history's out parameters). */
-export interface ActivityBucket {
-  bucket_start: Date; queue_depth: number; slots_used: number; starts: number;
-  wait_p50_seconds: number | null; wait_p95_seconds: number | null;
-  completed: number; failed: number; canceled: number; refunds: number; refunded_credits: number;
-}
+/** One bucket of the operator's history charts (fila.activity_history). */
+export type ActivityBucket = FunctionRows['activity_history'];
+
+/** A starting job whose create got no answer, and the task a waiting webhook names for it. */
+export type UncertainStart = FunctionRows['uncertain_starts'];
 
 /** Everything about one job (fila.job_detail; dates as ISO text: read as JSON). */
 export interface JobDetail {
@@ -324,8 +317,8 @@ export class FilaDb {
     return this.one(sql<Job>`select * from fila.note_uncertain_create(${jobId}, ${reason})`);
   }
 
-  async uncertainStarts(): Promise<Array<{ job_id: string; provider_task_id: string; account: string | null }>> {
-    return this.rows(sql<{ job_id: string; provider_task_id: string; account: string | null }>`select * from fila.uncertain_starts()`);
+  async uncertainStarts(): Promise<UncertainStart[]> {
+    return this.rows(sql<UncertainStart>`select * from fila.uncertain_starts()`);
   }
 
   async adoptProviderTask(jobId: string, taskId: string): Promise<Job> {

@@ -435,3 +435,32 @@ export interface DB {
   uploads: Uploads;
   webhook_inbox: WebhookInbox;
 }
+
+/** The rows of schema fila's `returns table (…)` functions, from the catalog. */
+export interface FunctionRows {
+  activity_history: {
+    bucket_start: Date;
+    queue_depth: number;
+    slots_used: number;
+    starts: number;
+    wait_p50_seconds: number | null;
+    wait_p95_seconds: number | null;
+    completed: number;
+    failed: number;
+    canceled: number;
+    refunds: number;
+    refunded_credits: number;
+  };
+  uncertain_starts: {
+    job_id: string;
+    provider_task_id: string;
+    account: string | null;
+  };
+  watched_jobs: {
+    id: string;
+    status: JobStatus;
+    position: number | null;
+    eta: number | null;
+    json: unknown;
+  };
+}
