@@ -73,7 +73,8 @@ export async function startApiServer(opts: ApiServerOptions): Promise<ApiServer>
   // the API accepts exactly the upscaler categories the worker has workflows for (a bad
   // configuration stops start-up here too, naming the key)
   const categories = opts.upscalerCategories ?? upscalerCategories(loadToolsConfig(opts.workflowsFile));
-  const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10);
+  const pool = createPool(opts.databaseUrl, 'fila_app', opts.poolSize ?? 10,
+    (err, idle) => { logger.warn({ err: err.message, idle }, 'PostgreSQL client error'); });
   const fila = new FilaDb(pool);
   const metrics = new ApiMetrics({ processMetrics: true });
   const hub = new JobEventsHub({

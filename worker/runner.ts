@@ -96,12 +96,8 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
   const logger = opts.logger ?? createLogger({ name: 'fila-worker' });
   const tools = opts.tools ?? loadToolsConfig();
   const concurrency = opts.concurrency ?? 8;
-  const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4);
-  // a checked-out client's error (a server restart) is reported to the query that uses it; this
-  // handler keeps it from also crashing the process (graphile-worker checks that it exists)
-  pool.on('connect', (client) => {
-    client.on('error', (err) => { logger.warn({ err: err.message }, 'PostgreSQL client error'); });
-  });
+  const pool = createPool(opts.databaseUrl, 'fila_worker', concurrency + 4,
+    (err, idle) => { logger.warn({ err: err.message, idle }, 'PostgreSQL client error'); });
   const db = new FilaDb(pool);
   const keys = opts.runninghub.accounts;
   try {
