@@ -379,6 +379,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
             await restartWorker(w, 'a crash');
           }
         }
+        if (!api.running && playing) {
+          // a crash is a break (counted at the end from unexpectedExits); the run goes on so the
+          // checker can judge everything else, as a supervisor would restart it in production
+          view.note(`the API exited on its own (${JSON.stringify(api.unexpectedExits.at(-1))}): starting it again`);
+          try {
+            await api.start();
+          } catch (err) {
+            troubles.push(`the API would not start again after a crash: ${(err as Error).message}`);
+          }
+        }
         if (Date.now() >= nextKill) {
           const w = workers[turn++ % workers.length]!;
           const from = Date.now();
