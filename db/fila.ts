@@ -109,8 +109,15 @@ function kyselyOver(db: Queryable): Kysely<DB> {
 export class FilaDb {
   private readonly k: Kysely<DB>;
 
-  constructor(db: Queryable) {
-    this.k = kyselyOver(db);
+  /** Over a pool or one connection; or (transaction) over a Kysely transaction. */
+  constructor(db: Queryable | Kysely<DB>) {
+    this.k = db instanceof Kysely ? db : kyselyOver(db);
+  }
+
+  /** Run `fn` in one transaction (one connection of the pool): what its FilaDb's calls write is
+   *  seen, and notified, together at commit, or not at all. */
+  async transaction<T>(fn: (tx: FilaDb) => Promise<T>): Promise<T> {
+    return this.k.transaction().execute((trx) => fn(new FilaDb(trx)));
   }
 
   /** Run a query; a refusal's pg error becomes a FilaError, once, here. */

@@ -12,7 +12,7 @@ import { FilaDb } from '../db/fila.ts';
 import { startApiServer } from '../api/server.ts';
 import { signToken } from '../api/auth.ts';
 import { startWorker } from '../worker/runner.ts';
-import { fakeAccountKeys, startFakeRunningHub } from '../dev/fake-runninghub/server.ts';
+import { fakeAccountKeys, startFakeRunningHub, type FakeRunningHub } from '../dev/fake-runninghub/server.ts';
 import { isPublicAddress } from '../common/public-address.ts';
 
 export interface SystemOptions {
@@ -43,6 +43,8 @@ export interface RunningSystem {
   databaseUrl: string;
   /** null when a real provider is configured */
   fakeRunningHubUrl: string | null;
+  /** the fake itself (null with a real provider): what it was asked, and finishTask for tests */
+  fakeRunningHub: FakeRunningHub | null;
   /** the embedded cluster's data folder (null with DATABASE_URL) */
   postgresDataDir: string | null;
   development: boolean;
@@ -90,14 +92,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     mark('migrations');
 
     let runninghub = opts.runninghub ?? null;
-    let fakeUrl: string | null = null;
+    let fake: FakeRunningHub | null = null;
     if (!runninghub) {
-      const fake = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
-      stack.push('fake RunningHub', () => fake.stop());
-      fakeUrl = fake.url;
+      const started = await startFakeRunningHub({ defaultMs: opts.fakeDefaultMs });
+      stack.push('fake RunningHub', () => started.stop());
+      fake = started;
       const accounts = createPool(url, 'fila_app', 1);
       try {
-        runninghub = { baseUrl: fake.url, accounts: fakeAccountKeys(await new FilaDb(accounts).providerAccounts()) };
+        runninghub = { baseUrl: started.url, accounts: fakeAccountKeys(await new FilaDb(accounts).providerAccounts()) };
       } finally {
         await accounts.end();
       }
@@ -110,7 +112,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       databaseUrl: url, port: opts.port ?? defaultPort, host: opts.host ?? '127.0.0.1',
       jwtSecret: opts.jwtSecret, webhookSecret: opts.webhookSecret, development: opts.development,
       uploadDir, publicUrl: opts.publicUrl, logger: logger.child({ component: 'api' }),
-      fakeProvider: fakeUrl !== null, // example hosts stand for files only when the fake reads them
+      fakeProvider: fake !== null, // example hosts stand for files only when the fake reads them
     });
     stack.push('API', () => api.close());
     mark('api');
@@ -121,7 +123,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       logger: logger.child({ component: 'worker' }),
       // the local fake serves its outputs on 127.0.0.1: copies may be fetched from there, and only
       // then (with a real provider every output URL must be public)
-      ...(fakeUrl ? { outputCopies: { network: { allowAddress: (ip: string) => ip === '127.0.0.1' || isPublicAddress(ip) } } } : {}),
+      ...(fake ? { outputCopies: { network: { allowAddress: (ip: string) => ip === '127.0.0.1' || isPublicAddress(ip) } } } : {}),
     });
     stack.push('worker', () => worker.stop());
     mark('worker');
@@ -130,7 +132,8 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       apiUrl: api.url,
       dashboardUrl: `${api.url.replace(/\/+$/, '')}/`,
       databaseUrl: url,
-      fakeRunningHubUrl: fakeUrl,
+      fakeRunningHubUrl: fake?.url ?? null,
+      fakeRunningHub: fake,
       postgresDataDir: pg?.dataDir ?? null,
       development: opts.development,
       jwtSecret: opts.jwtSecret,

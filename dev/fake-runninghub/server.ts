@@ -101,6 +101,9 @@ export interface FakeRunningHub {
    * refuses, the rest works). null: the key works again.
    */
   failKey(apiKey: string, code: 802 | 812 | null): void;
+  /** End a task now, when the test says, as its run would have: a `hang` task succeeds (and calls
+   *  back). For tests whose assertions need a task running until some step is done. */
+  finishTask(taskId: string): void;
   readonly listening: boolean;
   stop(): Promise<void>;
 }
@@ -662,6 +665,11 @@ export async function startFakeRunningHub(opts: FakeRunningHubOptions = {}): Pro
     failKey(apiKey, code) {
       if (code === null) failingKeys.delete(apiKey);
       else failingKeys.set(apiKey, code);
+    },
+    finishTask(taskId) {
+      const task = tasks.get(taskId);
+      if (!task) throw new Error(`the fake has no task ${taskId}`);
+      finish(task, task.script.kind === 'fail' ? 'FAILED' : 'SUCCESS');
     },
     async stop() {
       stopped = true;

@@ -117,12 +117,15 @@ describe('two accounts, 2 slots each', () => {
 
   it('disabling an account drains it: its running jobs finish there, nothing new starts on it, the other carries on', async () => {
     const jobs: Job[] = [];
-    // the first four run long enough for b to be disabled while they run
-    for (let i = 0; i < 8; i++) jobs.push(await h.submit('upscaler', upscale(`drain-${i}`, i < 4 ? 'ok:3000' : 'ok:300')));
-    for (const j of jobs.slice(0, 4)) await h.waitStatus(j.id, 'running');
-    const onB = (await Promise.all(jobs.slice(0, 4).map((j) => h.job(j.id)))).filter((j) => j.account === 'b');
+    // the first four run until b is disabled (a task of fixed length could end first on a loaded
+    // machine, and b's freed slot would take a later job before the disable)
+    for (let i = 0; i < 8; i++) jobs.push(await h.submit('upscaler', upscale(`drain-${i}`, i < 4 ? 'hang' : 'ok:300')));
+    const first: Job[] = [];
+    for (const j of jobs.slice(0, 4)) first.push(await h.waitStatus(j.id, 'running'));
+    const onB = first.filter((j) => j.account === 'b');
     expect(onB).toHaveLength(2);
     await h.t.fila.setProviderAccount('b', 2, false);
+    for (const j of first) h.fake.finishTask(j.provider_task_id!);
     for (const j of jobs) expect((await h.waitStatus(j.id, ['completed', 'failed'], 30_000)).status).toBe('completed');
     for (const j of onB) expect((await h.job(j.id)).account).toBe('b'); // finished where they were
     const later = await Promise.all(jobs.slice(4).map((j) => h.job(j.id)));
@@ -133,10 +136,15 @@ describe('two accounts, 2 slots each', () => {
   it('a lost webhook on a non-default account is recovered by asking with that account\'s key', async () => {
     await h.t.admin.query(`update fila.tools set soft_deadline = '1 second', hard_deadline = '30 seconds' where tool = 'upscaler'`);
     try {
-      const first = await h.submit('upscaler', upscale('lost-a', 'ok:300'));
+      // a holds a job until the lost one has started: dispatch picks the account with the most free
+      // slots, the first by name on a tie, so b only while a is busier (a job of fixed length on a
+      // could end first on a loaded machine, and the lost one would then go to a)
+      const first = await h.submit('upscaler', upscale('lost-a', 'hang'));
+      const onA = await h.waitStatus(first.id, 'running');
       const lost = await h.submit('upscaler', upscale('lost-b', 'lose-webhook'));
       const running = await h.waitStatus(lost.id, 'running');
       expect(running.account).toBe('b');
+      h.fake.finishTask(onA.provider_task_id!);
       await h.waitStatus(first.id, 'completed');
       const task = h.fake.tasks.get(running.provider_task_id!)!;
       await h.waitFor('the provider to finish the task', async () => task.status === 'SUCCESS');
