@@ -200,6 +200,14 @@ export interface OutputCopies {
   url: string | null;
 }
 
+export interface OutputCopyOverview {
+  copied: number | null;
+  failed: number | null;
+  oldest_pending_at: Timestamp | null;
+  pending: number | null;
+  refused: number | null;
+}
+
 export interface PresenceServices {
   beat_at: Generated<Timestamp>;
   beat_every: Interval;
@@ -411,6 +419,7 @@ export interface DB {
   jobs: Jobs;
   orphan_tasks: OrphanTasks;
   output_copies: OutputCopies;
+  output_copy_overview: OutputCopyOverview;
   presence_services: PresenceServices;
   provider_account_check: ProviderAccountCheck;
   provider_account_overview: ProviderAccountOverview;
