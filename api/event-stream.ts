@@ -1,10 +1,10 @@
 // The job's event stream (Server-Sent Events): the current state first, then every change of
-// status, queue position or ETA the hub pushes, comment heartbeats, and the end after a terminal
-// state. While it is open, a queued job with presence counts as seen. The hub (job-events.ts)
+// status, queue position, ETA or outputs the hub pushes, comment heartbeats, and the end once the
+// job is settled (terminal, and no copy of its outputs pending: the copy's URL arrives here). While it is open, a queued job with presence counts as seen. The hub (job-events.ts)
 // does the database work for all streams at once; a stream itself never queries on a timer.
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { isTerminalStatus, type JobJson } from '../db/fila.ts';
+import { isSettled, type JobJson } from '../db/fila.ts';
 import type { AppDeps } from './app.ts';
 import type { AppEnv } from './context.ts';
 import type { StreamSink } from './job-events.ts';
@@ -36,7 +36,7 @@ export async function jobEventStream(c: Context<AppEnv>, deps: AppDeps, jobId: s
     };
     stream.onAbort(end);
     enqueue(() => stream.writeSSE({ event: 'job', data: JSON.stringify(initial), retry: 3000 }));
-    const detach = isTerminalStatus(initial.status) ? null
+    const detach = isSettled(initial) ? null
       : hub.attach({ jobId, userId: caller.userId, own: initial.user_id === caller.userId, initial, sink });
     if (!detach) sink.close();
     try {

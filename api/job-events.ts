@@ -1,8 +1,10 @@
 // Live job updates for every open event stream of this process, with database work that does not
 // grow with the number of streams:
-// - one LISTEN connection on `fila_jobs`; after a transition (bursts coalesce), ONE statement
-//   (fila.watched_jobs) reads the status, position and ETA of every watched job, and each stream
-//   is pushed only when its job's status, position or ETA changed;
+// - one LISTEN connection on `fila_jobs`; after a transition or a copy of an output that settled
+//   (00019; bursts coalesce), ONE statement (fila.watched_jobs) reads the status, position and ETA
+//   of every watched job, and each stream is pushed only when its job's status, position, ETA or
+//   outputs changed; a completed job's streams stay open until no copy of its outputs is pending
+//   (the copy's URL replaces the provider's after the job completed);
 // - while some watched job is queued, the same statement runs every few seconds, so the ETA
 //   counts down without a query per stream;
 // - presence (a queued job with an open stream counts as seen): one fila.touch_jobs for all
@@ -12,10 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type pino from 'pino';
-import { isTerminalStatus, type FilaDb, type JobJson, type JobStatus, type WatchedJob } from '../db/fila.ts';
+import { isSettled, type FilaDb, type JobJson, type JobStatus, type WatchedJob } from '../db/fila.ts';
 import { ApiError } from './errors.ts';
 
 export interface Transition { job_id: string; status: JobStatus }
+/** A copy of an output settled (copied, refused or failed): the job's outputs changed, not its status. */
+export interface CopySettled { job_id: string; output_index: number; copy_status: string }
 
 /** Where one stream's events go (the SSE response). */
 export interface StreamSink {
@@ -59,6 +63,11 @@ interface Stream {
   /** refreshes that began before this stream's first read carry older news: ignored */
   readyEpoch: number;
   closed: boolean;
+}
+
+/** The outputs as users see them (each url is fila's copy once it landed): a copy that settled changes them. */
+function sameOutputs(a: JobJson, b: JobJson): boolean {
+  return JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
 }
 
 export class JobEventsHub {
@@ -166,8 +175,8 @@ export class JobEventsHub {
   private onNotification(payload: string | undefined): void {
     if (payload) {
       try {
-        const t = JSON.parse(payload) as Transition;
-        this.opts.onTransition?.(t);
+        const t = JSON.parse(payload) as Transition | CopySettled;
+        if ('status' in t) this.opts.onTransition?.(t);
       } catch (err) {
         this.opts.logger.warn({ err, payload }, 'unreadable fila_jobs notification');
       }
@@ -302,10 +311,10 @@ export class JobEventsHub {
     for (const s of targets) {
       if (s.closed) continue;
       const l = s.last;
-      if (l.status === next.status && l.position === next.position && l.eta === next.eta) continue;
+      if (l.status === next.status && l.position === next.position && l.eta === next.eta && sameOutputs(l, next)) continue;
       s.last = s.last.status === 'queued' && next.status === 'queued' ? { ...s.last, position: next.position, eta: next.eta } : next;
       s.sink.send(s.last);
-      if (isTerminalStatus(next.status)) {
+      if (isSettled(next)) {
         this.detach(s);
         s.sink.close();
       }

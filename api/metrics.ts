@@ -3,7 +3,7 @@
 // refunds) are counted from the LISTEN stream, so every API process reports every job — scrape
 // one, or aggregate with max(), not sum().
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Job, ProviderAccountCheck, ProviderAccountOverview, ProviderRecovery, QueueOverview, ToolAvailability } from '../db/fila.ts';
+import type { Job, OutputCopyOverview, ProviderAccountCheck, ProviderAccountOverview, ProviderRecovery, QueueOverview, ToolAvailability } from '../db/fila.ts';
 
 export class ApiMetrics {
   readonly registry = new Registry();
@@ -87,6 +87,16 @@ export class ApiMetrics {
     labelNames: ['account'], registers: [this.registry],
   });
 
+  // Copies of completed jobs' outputs into fila's store (00017), from fila.output_copy_overview.
+  readonly outputCopies = new Gauge({
+    name: 'fila_output_copies', help: 'Copies of outputs by status (pending: being copied or waiting for a retry; copied; refused: not kept, never retried; failed: retries spent); users see the provider\'s URL for all but copied',
+    labelNames: ['status'], registers: [this.registry],
+  });
+  readonly oldestPendingCopySeconds = new Gauge({
+    name: 'fila_output_copy_oldest_pending_seconds', help: 'Age of the oldest pending copy of an output (since its job completed); 0 when none is pending',
+    registers: [this.registry],
+  });
+
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'fila_api_' });
   }
@@ -129,6 +139,12 @@ export class ApiMetrics {
       this.providerRunning.set({ account: a.account }, a.provider_running);
       this.providerDisagrees.set({ account: a.account }, a.disagrees ? 1 : 0);
     }
+  }
+
+  /** The copies of outputs as the database has them now. */
+  setOutputCopies(o: Omit<OutputCopyOverview, 'oldest_pending_at'> & { oldest_pending_at: string | Date | null }): void {
+    for (const status of ['pending', 'copied', 'refused', 'failed'] as const) this.outputCopies.set({ status }, o[status] ?? 0);
+    this.oldestPendingCopySeconds.set(o.oldest_pending_at ? Math.max(0, (Date.now() - new Date(o.oldest_pending_at).getTime()) / 1000) : 0);
   }
 
   /** A job reached a terminal state. */

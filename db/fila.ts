@@ -21,6 +21,12 @@ export function isTerminalStatus(status: JobStatus): boolean {
   return terminalStatuses.includes(status);
 }
 
+/** Terminal, and no output's copy still pending (00017): what users see of the job changes no more
+ *  (until a copy expires). Event streams end here, not at the terminal status. */
+export function isSettled(job: Pick<JobJson, 'status' | 'outputs'>): boolean {
+  return isTerminalStatus(job.status) && !(job.outputs ?? []).some((o) => o.copy_status === 'pending');
+}
+
 type Row<T extends keyof DB> = Selectable<DB[T]>;
 
 /** A row of fila.jobs, as the functions return it. */
@@ -44,6 +50,7 @@ export type ProviderAccount = Row<'provider_accounts'>;
 export type StoredWebhook = Row<'webhook_inbox'>;
 /** A row of fila.output_copies: one output of a completed job and its copy in fila's store. */
 export type OutputCopy = Row<'output_copies'>;
+export type OutputCopyOverview = Row<'output_copy_overview'>;
 
 /** A row as json_agg / row_to_json print it: timestamps become ISO text. */
 export type AsJson<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -469,6 +476,11 @@ export class FilaDb {
   /** Insert or change a provider account (fila.set_provider_account). */
   async setProviderAccount(account: string, maxSlots: number, enabled = true): Promise<ProviderAccount> {
     return this.one(sql<ProviderAccount>`select * from fila.set_provider_account(${account}, ${maxSlots}, ${enabled})`);
+  }
+
+  /** Copies of outputs by status, and when the oldest pending one was recorded (fila.output_copy_overview). */
+  async outputCopyOverview(): Promise<OutputCopyOverview> {
+    return this.run(() => this.k.selectFrom('output_copy_overview').selectAll().executeTakeFirstOrThrow());
   }
 
   async providerRecovery(): Promise<ProviderRecovery> {

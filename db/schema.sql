@@ -386,6 +386,15 @@ create view fila.job_timeline as
      JOIN fila.jobs j ON j.id = e.job_id;
 comment on view fila.job_timeline is 'Every transition of every job, in order of event_id: from_status null is the submit; note = true rows are facts, not transitions (e.g. an orphaned provider task canceled).';
 
+create view fila.output_copy_overview as
+ SELECT count(*) FILTER (WHERE c.status = 'pending'::text)::integer AS pending,
+    count(*) FILTER (WHERE c.status = 'copied'::text)::integer AS copied,
+    count(*) FILTER (WHERE c.status = 'refused'::text)::integer AS refused,
+    count(*) FILTER (WHERE c.status = 'failed'::text)::integer AS failed,
+    min(c.created_at) FILTER (WHERE c.status = 'pending'::text) AS oldest_pending_at
+   FROM fila.output_copies c;
+comment on view fila.output_copy_overview is 'Copies of outputs by status (pending: copy_output will try; copied; refused: hostile, never retried; failed: retries spent) and when the oldest pending one was recorded (its job completed). /metrics reads it.';
+
 create view fila.provider_account_check as
  SELECT s.account,
     s.current_task_counts AS provider_running,
@@ -2236,6 +2245,21 @@ end;
 $function$;
 comment on function fila.tg__jobs_copy_outputs() is 'A job just completed: one pending output_copies row per output URL and a copy_output task for each, in the completing transaction.';
 
+CREATE OR REPLACE FUNCTION fila.tg__output_copies_notify()
+ RETURNS trigger
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+begin
+  perform pg_catalog.pg_notify('fila_jobs', pg_catalog.json_build_object(
+    'job_id', new.job_id, 'output_index', new.output_index, 'copy_status', new.status)::text);
+  return null;
+end;
+$function$;
+comment on function fila.tg__output_copies_notify() is 'A copy settled (pending -> copied, refused or failed): announced on fila_jobs ({job_id, output_index, copy_status}, no status: not a transition) so the job''s open event streams push its new JSON.';
+
 CREATE OR REPLACE FUNCTION fila.touch_job(job_id uuid, user_id uuid)
  RETURNS void
  LANGUAGE plpgsql
@@ -2414,3 +2438,4 @@ CREATE TRIGGER credit_entries_append_only BEFORE DELETE OR UPDATE ON fila.credit
 CREATE TRIGGER credit_entries_no_truncate BEFORE TRUNCATE ON fila.credit_entries FOR EACH STATEMENT EXECUTE FUNCTION fila.tg__credit_entries_append_only();
 CREATE TRIGGER jobs_copy_outputs AFTER UPDATE OF status ON fila.jobs FOR EACH ROW WHEN (new.status = 'completed'::fila.job_status AND old.status IS DISTINCT FROM 'completed'::fila.job_status) EXECUTE FUNCTION fila.tg__jobs_copy_outputs();
 CREATE TRIGGER jobs_input_fits_tool BEFORE INSERT ON fila.jobs FOR EACH ROW EXECUTE FUNCTION fila._check_tool_input();
+CREATE TRIGGER output_copies_notify AFTER UPDATE OF status ON fila.output_copies FOR EACH ROW WHEN (old.status = 'pending'::text AND new.status <> 'pending'::text) EXECUTE FUNCTION fila.tg__output_copies_notify();

@@ -204,6 +204,14 @@ export interface OutputCopies {
   url: string | null;
 }
 
+export interface OutputCopyOverview {
+  copied: number | null;
+  failed: number | null;
+  oldest_pending_at: Timestamp | null;
+  pending: number | null;
+  refused: number | null;
+}
+
 export interface PresenceServices {
   beat_at: Generated<Timestamp>;
   beat_every: Interval;
@@ -415,6 +423,7 @@ export interface DB {
   jobs: Jobs;
   orphan_tasks: OrphanTasks;
   output_copies: OutputCopies;
+  output_copy_overview: OutputCopyOverview;
   presence_services: PresenceServices;
   provider_account_check: ProviderAccountCheck;
   provider_account_overview: ProviderAccountOverview;

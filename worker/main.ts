@@ -2,7 +2,9 @@
 // (common/config.ts), logs JSON (pino; the API key is redacted), stops gracefully on SIGINT/SIGTERM.
 // It always talks to the RunningHub it is given: the fake provider is brought by `npm start`, the
 // demo and the tests, never by this process.
+import { isIP } from 'node:net';
 import { ConfigError, loadConfig, providerKeys } from '../common/config.ts';
+import { isPublicAddress } from '../common/public-address.ts';
 import { createLogger } from '../common/logger.ts';
 import { onShutdown } from '../common/shutdown.ts';
 import { loadToolsConfig } from '../common/tools/index.ts';
@@ -12,6 +14,15 @@ let logger = createLogger({ name: 'fila-worker' });
 
 export class StartupError extends Error {
   override readonly name = 'StartupError';
+}
+
+/** In development with a provider on a loopback address (the fake RunningHub of the demo and the
+ *  chaos run), copies of results may be fetched from that one address too; every other output URL
+ *  must be public, as in production. */
+function developmentCopyNetwork(providerUrl: string): { outputCopies?: { network: { allowAddress: (ip: string) => boolean } } } {
+  const host = new URL(providerUrl).hostname.replace(/^\[|\]$/g, '');
+  if (!isIP(host) || isPublicAddress(host) || !/^(127\.|::1$)/.test(host)) return {};
+  return { outputCopies: { network: { allowAddress: (ip: string) => ip === host || isPublicAddress(ip) } } };
 }
 
 async function main(): Promise<void> {
@@ -41,6 +52,7 @@ async function main(): Promise<void> {
     publicUrl, webhookSecret: webhookSecret!, concurrency: config.FILA_WORKER_CONCURRENCY, crontab: config.FILA_WORKER_CRONTAB !== 'off', logger, tools,
     providerPoll: { intervalMs: config.FILA_PROVIDER_POLL_MS ?? 3000, everySeconds: Math.max(1, (config.FILA_PROVIDER_POLL_MS ?? 3000) / 1000) },
     ...(config.FILA_UPLOAD_DIR ? { uploadDir: config.FILA_UPLOAD_DIR } : {}),
+    ...(development ? developmentCopyNetwork(config.RUNNINGHUB_BASE_URL) : {}),
   });
   onShutdown(async (signal) => {
     logger.info({ signal }, 'stopping gracefully');

@@ -2,4 +2,4 @@
 export { JobManager, type JobManagerOptions, type CreateJobOptions, type ListJobsQuery, type SubscribeOptions, type Uploader, type UploadProgress } from './job-manager.ts';
 export { FilaApiError } from './errors.ts';
 export { readEventStream, type SseEvent } from './sse.ts';
-export { isTerminalStatus, terminalStatuses, type Credits, type HistoryJob, type Job, type JobOutput, type JobPage, type JobStatus, type LedgerEntry, type Upload } from './types.ts';
+export { isSettled, isTerminalStatus, terminalStatuses, type Credits, type HistoryJob, type Job, type JobOutput, type JobPage, type JobStatus, type LedgerEntry, type Upload } from './types.ts';

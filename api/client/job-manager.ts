@@ -10,7 +10,7 @@
 // - Errors reach the caller as FilaApiError with the server's code and message unchanged.
 import { FilaApiError } from './errors.ts';
 import { readEventStream } from './sse.ts';
-import { isTerminalStatus, type Credits, type Job, type JobPage, type JobStatus, type Upload } from './types.ts';
+import { isSettled, type Credits, type Job, type JobPage, type JobStatus, type Upload } from './types.ts';
 
 /** How far one file's upload got (bytes). */
 export interface UploadProgress { field: string; loaded: number; total: number }
@@ -270,19 +270,22 @@ export class JobManager {
 
   /**
    * Updates of one job: `onUpdate` gets the current state first, then each change of status,
-   * queue position or ETA (streamed or polled), until a terminal state. Returns the function that stops it.
+   * queue position, ETA or outputs (streamed or polled), until the job is settled: terminal, and
+   * no output still being copied into fila's store (a completed job's output URLs become fila's
+   * copies after it completed). Returns the function that stops it.
    */
   subscribe(jobId: string, onUpdate: (job: Job) => void, opts: SubscribeOptions = {}): () => void {
     const stop = new AbortController();
     let last: Job | null = null;
-    /** true once the job is terminal */
+    /** true once the job is settled */
     const deliver = (job: Job): boolean => {
       if (stop.signal.aborted) return true;
-      if (!last || last.status !== job.status || last.position !== job.position || last.eta !== job.eta) {
+      if (!last || last.status !== job.status || last.position !== job.position || last.eta !== job.eta
+        || JSON.stringify(last.outputs) !== JSON.stringify(job.outputs)) {
         last = job;
         onUpdate(job);
       }
-      return isTerminalStatus(job.status);
+      return isSettled(job);
     };
     const giveUp = (err: unknown) => {
       if (stop.signal.aborted) return;
@@ -325,7 +328,7 @@ export class JobManager {
     return () => stop.abort();
   }
 
-  /** One event stream; true when it delivered a terminal state. */
+  /** One event stream; true when it delivered a settled state. */
   private async streamOnce(jobId: string, deliver: (job: Job) => boolean, signal: AbortSignal): Promise<boolean> {
     const ctl = new AbortController();
     const forward = () => ctl.abort();

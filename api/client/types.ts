@@ -18,6 +18,12 @@ export function isTerminalStatus(status: JobStatus): boolean {
   return terminalStatuses.includes(status);
 }
 
+/** Terminal, and no output still being copied into fila's store: what the job shows changes no more
+ *  (an output's url becomes fila's copy after the job completed; the event stream pushes it). */
+export function isSettled(job: Pick<Job, 'status' | 'outputs'>): boolean {
+  return isTerminalStatus(job.status) && !(job.outputs ?? []).some((o) => o.copy_status === 'pending');
+}
+
 export type Credits = UserCredits;
 export type LedgerEntry = Credits['recent'][number];
 

@@ -26,12 +26,14 @@ export function operationsRoutes({ app, deps }: RouteContext): void {
     method: 'get', path: '/metrics', tags: ['operations'], summary: 'Prometheus metrics',
     responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } }, ...serverErrors },
   }), async (c) => {
-    const [overview, accounts, recovery, tools, checks] = await Promise.all([
+    const [overview, accounts, recovery, tools, checks, copies] = await Promise.all([
       fila.queueOverview(), fila.providerAccounts(), fila.providerRecovery(), fila.toolAvailability(), fila.providerAccountChecks(),
+      fila.outputCopyOverview(),
     ]);
     metrics.setQueue(overview);
     metrics.setAccounts(accounts);
     metrics.setProvider(recovery, tools, checks);
+    metrics.setOutputCopies(copies);
     return c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType });
   });
 

@@ -148,9 +148,14 @@ describe('JobManager', () => {
       expect(sub.statuses()).toEqual(['queued#1', 'starting', 'running', 'completed']);
       expect(proxy.stats.polls).toBeGreaterThanOrEqual(3);
       expect(sub.errors).toEqual([]);
+      // its output's copy is pending (no worker here): polling goes on until the copy's outcome
+      expect(sub.updates[3]?.outputs?.[0]?.copy_status).toBe('pending');
+      await api.t.fila.recordOutputCopyFailure(job.id, 0, 'this worker has no file store', 'failed');
+      await waitFor('the copy\'s outcome, by polling', () => sub.updates.length >= 5);
+      expect(sub.updates[4]?.outputs?.[0]?.copy_status).toBe('failed');
       const polls = proxy.stats.polls;
       await new Promise((r) => setTimeout(r, 400));
-      expect(proxy.stats.polls).toBe(polls); // a terminal state stops the polling
+      expect(proxy.stats.polls).toBe(polls); // a settled job stops the polling
     } finally {
       await proxy.close();
     }

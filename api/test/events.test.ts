@@ -1,5 +1,5 @@
 // GET /v1/jobs/:id/events: the current state first, then every change of status or position from
-// the one LISTEN connection, heartbeats, the end after a terminal state; presence while open; and
+// the one LISTEN connection, heartbeats, the end after a terminal state (and its outputs' copies); presence while open; and
 // the LISTEN connection comes back after the database drops it.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../client/types.ts';
@@ -88,9 +88,15 @@ describe('GET /v1/jobs/:id/events', () => {
     await api.t.fila.markRunning(x, 'task-x');
     await waitFor('x to run', () => seen(sx).length >= 3);
     await api.t.fila.finishJob(x, 'completed', [{ url: 'https://cdn.example.com/x.png', type: 'png' }], null);
-    await sx.ended; // the server ends the stream after the terminal state
+    await waitFor('x to complete', () => seen(sx).length >= 4);
     expect(seen(sx)).toEqual(['queued#1', 'starting', 'running', 'completed']);
-    expect(sx.jobs.at(-1)?.outputs).toMatchObject([{ url: 'https://cdn.example.com/x.png', type: 'png', provider_url: 'https://cdn.example.com/x.png' }]);
+    expect(sx.jobs.at(-1)?.outputs).toEqual([{ url: 'https://cdn.example.com/x.png', type: 'png', provider_url: 'https://cdn.example.com/x.png', copy_url: null, copy_status: 'pending' }]);
+    // its output is being copied into fila's store (no worker here): the stream stays open for the
+    // copy's outcome, and ends once it is known (as a worker without a store records it)
+    await api.t.fila.recordOutputCopyFailure(x, 0, 'this worker has no file store', 'failed');
+    await sx.ended;
+    expect(sx.jobs.at(-2)?.outputs?.[0]?.copy_status).toBe('pending');
+    expect(sx.jobs.at(-1)?.outputs).toEqual([{ url: 'https://cdn.example.com/x.png', type: 'png', provider_url: 'https://cdn.example.com/x.png', copy_url: null, copy_status: 'failed' }]);
     // x's end freed its slot for y: every position change and the start, each once
     await waitFor('y to start', () => seen(sy).length >= 3);
     expect(seen(sy)).toEqual(['queued#2', 'queued#1', 'starting']);

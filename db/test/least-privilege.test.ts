@@ -118,7 +118,8 @@ function loginPool(role: ProcessRole, max = 2): pg.Pool {
 /** The views each process reads. */
 const views: Record<ProcessRole, string[]> = {
   fila_app: ['queue_overview', 'queue', 'active_jobs', 'stale_jobs', 'credit_ledger', 'credit_audit', 'job_timeline', 'recent_jobs', 'tool_stats',
-    'provider_account_overview', 'provider_account_check', 'provider_recovery', 'tool_availability', 'held_slots'],
+    'provider_account_overview', 'provider_account_check', 'provider_recovery', 'tool_availability', 'held_slots',
+    'output_copy_overview'], // /metrics
   fila_worker: ['queue_overview', 'active_jobs', 'stale_jobs', 'provider_account_overview', 'provider_account_check'], // the poller compares RunningHub's count with fila's
 };
 

@@ -41,6 +41,7 @@ interface JobRow {
 }
 interface EventRow { id: number; job_id: string; from_status: Status | null; to_status: Status; reason: string; at_ms: number }
 interface EntryRow { user_id: string; job_id: string | null; kind: 'grant' | 'debit' | 'refund'; amount: number }
+interface CopyRow { job_id: string; output_index: number; provider_url: string; status: 'pending' | 'copied' | 'refused' | 'failed'; last_error: string | null; stored: boolean }
 
 const examples = (list: string[], n = 3): string => (list.length ? `: ${list.slice(0, n).join('; ')}${list.length > n ? ` (+${list.length - n} more)` : ''}` : '');
 
@@ -119,6 +120,7 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
   let settings: { max_slots: number; starting_ms: number; presence_ms: number };
   let hardMs: Map<string, number>;
   let accountSlots: Map<string, number>;
+  let copies: CopyRow[];
   try {
     // one snapshot for everything
     await client.query('begin isolation level repeatable read read only');
@@ -138,11 +140,14 @@ export async function checkRun(databaseUrl: string, record: ChaosRecord, opts: C
       `select tool, (extract(epoch from hard_deadline) * 1000)::float8 as hard_ms from fila.tools`)).rows.map((r) => [r.tool, r.hard_ms]));
     accountSlots = new Map((await client.query<{ account: string; max_slots: number }>(
       `select account, max_slots from fila.provider_accounts`)).rows.map((r) => [r.account, r.max_slots]));
+    copies = (await client.query<CopyRow>(
+      `select c.job_id, c.output_index, c.provider_url, c.status, c.last_error, (u.name is not null) as stored
+         from fila.output_copies c left join fila.uploads u on u.name = c.upload_name and u.output_of = c.job_id`)).rows;
     await client.query('commit');
   } finally {
     await client.end();
   }
-  return judge({ jobs, events, entries, balances, auditView, settings, hardMs, accountSlots }, record, opts);
+  return judge({ jobs, events, entries, balances, auditView, settings, hardMs, accountSlots, copies }, record, opts);
 }
 
 interface Facts {
@@ -155,6 +160,8 @@ interface Facts {
   hardMs: Map<string, number>;
   /** each provider account's own max_slots */
   accountSlots: Map<string, number>;
+  /** fila.output_copies, with whether the copy's file is recorded as the job's */
+  copies: CopyRow[];
 }
 
 function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
@@ -417,6 +424,33 @@ function judge(f: Facts, record: ChaosRecord, opts: CheckOptions): CheckResult {
   counts.providerFailures = providerFailures;
   counts.hangsReaped = hangsReaped;
   counts.startingDeadline = startingDeadline;
+
+  // Copies of results: the fake serves every output file whole and never expires it, so every
+  // output of a completed job must have its copy row, and none may end refused or failed (a worker
+  // without a store, or one refusing the provider's own host, is a break, not a figure). One still
+  // pending at the end is counted, not a break: a worker killed during a copy leaves its task
+  // locked until graphile-worker frees it (4 h), and a PostgreSQL restart costs retries with back-off.
+  const copyOf = new Map(f.copies.map((c) => [`${c.job_id}:${c.output_index}`, c]));
+  const badCopies: string[] = [];
+  let copied = 0; let pendingCopies = 0; let outputsSeen = 0;
+  for (const j of f.jobs) {
+    if (j.status !== 'completed') continue;
+    for (const [i, o] of (j.outputs ?? []).entries()) {
+      if (typeof o.url !== 'string') continue;
+      outputsSeen++;
+      const c = copyOf.get(`${j.id}:${i}`);
+      if (!c) badCopies.push(`output ${i} of job ${j.id} has no copy recorded`);
+      else if (c.status === 'copied' && c.stored) copied++;
+      else if (c.status === 'copied') badCopies.push(`output ${i} of job ${j.id} copied but its file is not recorded as the job's`);
+      else if (c.status === 'pending') pendingCopies++;
+      else badCopies.push(`output ${i} of job ${j.id} ${c.status}: ${(c.last_error ?? '').slice(0, 120)}`);
+    }
+  }
+  add('every output of a completed job is copied into fila\'s store (none refused or failed)', badCopies,
+    `${outputsSeen} outputs of completed jobs: ${copied} copied, ${pendingCopies} still pending at the end`);
+  counts.outputs = outputsSeen;
+  counts.copied = copied;
+  counts.pendingCopies = pendingCopies;
 
   // Abandoned pages: once its page is gone for presence_timeout, a job may never take a slot. The
   // lease is counted while presence can be heard: an API restart gives every page presence_timeout

@@ -264,6 +264,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const workers = Array.from({ length: opts.workers }, (_, i) => new FilaChild(`worker-${i + 1}`, entryPoints.worker, {
       ...common, RUNNINGHUB_ACCOUNTS: accountsEnv, RUNNINGHUB_BASE_URL: fake.url, RUNNINGHUB_TIMEOUT_MS: '10000',
       FILA_WORKER_CONCURRENCY: '8', LOG_LEVEL: 'info',
+      // the API's store: the workers write the copies of results there (and read uploads from it)
+      FILA_UPLOAD_DIR: path.join(dir, 'uploads'),
     }, waitForLine((l) => l.includes('"msg":"worker started"')), opts.logsDir ? path.join(opts.logsDir, `worker-${i + 1}.log`) : null));
     children.push(...workers);
     await Promise.all([api.start(), ...workers.map((w) => w.start())]);
@@ -454,7 +456,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       const open = rows[0]!.open;
       const jobIds = new Set((await dba.query<{ id: string }>(`select id from fila.jobs where status in ('completed', 'failed', 'canceled')`)).rows.map((r) => r.id));
       const lingering = [...fake.tasks.values()].filter((t) => (t.status === 'QUEUED' || t.status === 'RUNNING') && t.jobId && jobIds.has(t.jobId)).length;
-      if ((open === 0 && lingering === 0) || Date.now() > settleUntil) break;
+      // and the copies of results have landed (or ended otherwise: the checker judges them)
+      const pendingCopies = (await dba.query<{ n: number }>(`select count(*)::int as n from fila.output_copies where status = 'pending'`)).rows[0]!.n;
+      if ((open === 0 && lingering === 0 && pendingCopies === 0) || Date.now() > settleUntil) break;
       // once every job has ended, a provider-side cancel takes moments, not a deadline
       if (open === 0 && !allEnded) { allEnded = true; settleUntil = Math.min(settleUntil, Date.now() + 10_000); }
       await sleep(500);

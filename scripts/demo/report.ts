@@ -1,7 +1,7 @@
 // The demo's closing verdicts, computed from the database (never from what the client saw):
 // occupancy replayed from job_events, FIFO order of first starts against FIFO tickets, one active
 // job per user, the credit ledger per job, credit_audit, and the scripted outcomes.
-import { isTerminalStatus, type FilaDb, type Job, type JobStatus, type LedgerEntry, type TimelineEntry } from '../../db/fila.ts';
+import { isTerminalStatus, type FilaDb, type Job, type JobJson, type JobStatus, type LedgerEntry, type TimelineEntry } from '../../db/fila.ts';
 import type { DemoUser } from './plan.ts';
 import { showsFakeFailure } from '../../dev/fake-runninghub/server.ts';
 
@@ -46,12 +46,12 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
 
   const overview = await db.queueOverview();
   const slotsTotal = overview.slots_total;
-  const rows: { user: DemoUser; job: Job; timeline: TimelineEntry[]; ledger: LedgerEntry[] }[] = [];
+  const rows: { user: DemoUser; job: Job; json: JobJson; timeline: TimelineEntry[]; ledger: LedgerEntry[] }[] = [];
   for (const user of users) {
     const jobId = seen.jobs.get(user.id);
     if (!jobId) continue;
-    const [{ job }, timeline, ledger] = await Promise.all([db.job(jobId), db.jobTimeline(jobId), db.creditLedger(user.id, 100)]);
-    rows.push({ user, job, timeline, ledger });
+    const [{ job, json }, timeline, ledger] = await Promise.all([db.job(jobId), db.jobTimeline(jobId), db.creditLedger(user.id, 100)]);
+    rows.push({ user, job, json, timeline, ledger });
   }
   const counts: Record<JobStatus, number> = { queued: 0, starting: 0, running: 0, completed: 0, failed: 0, canceled: 0 };
   for (const r of rows) counts[r.job.status]++;
@@ -156,6 +156,15 @@ export async function buildReport(db: FilaDb, users: DemoUser[], seen: Observed)
   const okUsers = rows.filter((r) => r.user.role === 'ok');
   add('the ordinary jobs complete with outputs', okUsers.every((r) => r.job.status === 'completed' && (r.job.outputs?.length ?? 0) > 0),
     `${okUsers.filter((r) => r.job.status === 'completed').length}/${okUsers.length} completed`);
+
+  // 7. results outlive the provider's links: every output of a completed job was copied into fila's
+  // store and is what users are shown (a copy refused, failed or still pending is not fine: users
+  // would keep RunningHub's expiring link)
+  const outputs = rows.filter((r) => r.job.status === 'completed').flatMap((r) => (r.json.outputs ?? []).map((o) => ({ user: r.user, o })));
+  const uncopied = outputs.filter(({ o }) => o.copy_status !== 'copied' || o.copy_url === null || o.url !== o.copy_url);
+  add('every result is copied into fila\'s store (users are shown the copy)', outputs.length > 0 && uncopied.length === 0,
+    uncopied.length ? `${uncopied.length} of ${outputs.length} not copied: ${uncopied.slice(0, 5).map(({ user, o }) => `${user.name} ${o.copy_status ?? 'no copy'}`).join(', ')}`
+      : `${outputs.length} outputs copied`);
 
   const perTool: DemoReport['perTool'] = {};
   for (const r of rows) {

@@ -8,7 +8,7 @@ import pino from 'pino';
 import { createLogger } from '../../common/logger.ts';
 import type pg from 'pg';
 import { createPool } from '../../db/pool.ts';
-import { FilaDb, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
+import { FilaDb, isSettled, isTerminalStatus, type ActiveJob, type JobStatus, type QueueOverview } from '../../db/fila.ts';
 import { signToken } from '../../api/auth.ts';
 import { reapOnce } from '../../worker/reaper.ts';
 import { RunningHubAccounts } from '../../worker/runninghub/accounts.ts';
@@ -189,16 +189,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     };
     await Promise.all(users.map(play));
 
-    // wait until every job is terminal (the database says so)
+    // wait until every job is terminal and its outputs' copies have landed or ended (the database says so)
     const deadline = performance.now() + (opts.timeoutMs ?? (opts.fast ? 60_000 : 300_000));
     for (;;) {
       const open = [];
+      let copying = 0;
       for (const jobId of observed.jobs.values()) {
-        const { job } = await db.job(jobId);
+        const { job, json } = await db.job(jobId);
         statuses.set(jobId, job.status);
         if (!isTerminalStatus(job.status)) open.push(jobId);
+        else if (!isSettled(json)) copying++;
       }
-      if (open.length === 0 || performance.now() > deadline) {
+      if ((open.length === 0 && copying === 0) || performance.now() > deadline) {
         observed.unfinished = open;
         break;
       }

@@ -140,6 +140,24 @@ describe('chaos checker', () => {
     expect(eta!.p90Pct).toBeCloseTo(20, 0);
   });
 
+  it('reports an output copy that failed or is missing, and counts one still pending without a break', async () => {
+    const { record, jobs } = await honestRun(t);
+    const worker = new FilaDb(t.admin);
+    const copies = 'every output of a completed job is copied';
+    // the honest run: both completed jobs' copies still pending (no worker here): counted, not broken
+    const honest = await checkRun(t.url, record);
+    expect(row(honest, copies).breaks).toBe(0);
+    expect(honest.counts).toMatchObject({ outputs: 2, copied: 0, pendingCopies: 2 });
+    // A's copy fails for good (a worker without a store), C's copy row is gone
+    await worker.recordOutputCopyFailure(jobs.a, 0, 'this worker has no file store', 'failed');
+    await t.admin.query('delete from fila.output_copies where job_id = $1', [jobs.c]);
+    const result = await checkRun(t.url, record);
+    expect(row(result, copies).breaks).toBe(2);
+    expect(row(result, copies).detail).toContain(`output 0 of job ${jobs.a} failed: this worker has no file store`);
+    expect(row(result, copies).detail).toContain(`output 0 of job ${jobs.c} has no copy recorded`);
+    expect(result.ok).toBe(false);
+  });
+
   it('reports a balance that differs from its ledger', async () => {
     const { record } = await honestRun(t);
     await t.admin.query('update fila.balances set balance = balance + 1 where user_id = (select min(user_id::text)::uuid from fila.balances)');

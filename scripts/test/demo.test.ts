@@ -26,7 +26,7 @@ describe('demo', () => {
     expect(result.report.maxOccupancyReplayed).toBe(3);
     expect(result.report.refunds).toBe(4);
     const rules = result.report.verdicts.map((v) => v.rule).join('\n');
-    for (const r of ['lost webhook is recovered', 'capacity refusal requeues', 'cancels while queued', 'second job is refused', 'FIFO', 'credit_audit']) {
+    for (const r of ['lost webhook is recovered', 'capacity refusal requeues', 'cancels while queued', 'second job is refused', 'FIFO', 'credit_audit', 'every result is copied into fila']) {
       expect(rules).toContain(r);
     }
     expect(output).toContain('every rule held');

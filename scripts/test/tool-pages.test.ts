@@ -118,11 +118,15 @@ describe('tool pages', () => {
       for (const bar of await page.locator('progress.upload').all()) expect(await bar.getAttribute('value')).toBe('100');
       expect(Object.values(job.input).filter((v) => typeof v === 'string' && v.includes('/uploads/')).length)
         .toBe(await page.locator('input[type=file]').count());
-      // the outputs as the job had them when it completed (the provider's URL, or fila's copy when it
-      // had already landed), previewed and downloadable
-      const shown = await page.getByTestId('output').locator('a[download]').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
-      expect(shown).toHaveLength(job.outputs!.length);
-      shown.forEach((href, i) => expect([job.outputs![i]!.url, job.outputs![i]!.provider_url]).toContain(href));
+      // the outputs, previewed and downloadable: fila's copies once they have landed, pushed to the
+      // open page by its event stream (no reload)
+      const copied = await waitFor('the copies to land', async () => {
+        const { json } = await t.fila.job(jobId);
+        return json.outputs!.every((o) => o.copy_status === 'copied') ? json.outputs! : null;
+      });
+      const hrefs = () => page.getByTestId('output').locator('a[download]').evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).href));
+      await waitFor('the page to show the copies', async () => JSON.stringify(await hrefs()) === JSON.stringify(copied.map((o) => o.copy_url)));
+      expect(copied).toHaveLength(job.outputs!.length);
       expect(await page.getByTestId('output').locator(tool === 'video_upscaler' ? 'video' : 'img').count()).toBe(job.outputs!.length);
       await waitFor('the history to list it', async () => (await page.getByTestId('history-item').first().getAttribute('data-job')) === jobId);
       await waitFor('the balance to show the debit', async () =>

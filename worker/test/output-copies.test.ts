@@ -17,6 +17,9 @@ import { fakeOutputBytes } from '../../dev/fake-runninghub/server.ts';
 import type { JobOutputJson } from '../../db/fila.ts';
 import { LocalFileStore } from '../../common/file-store.ts';
 import { copyOutput } from '../output-copies.ts';
+import { readEventStream } from '../../api/client/sse.ts';
+import { JobManager } from '../../api/client/job-manager.ts';
+import type { Job } from '../../api/client/types.ts';
 
 let h: Harness;
 let api: { url: string; token(userId: string): Promise<string> };
@@ -175,5 +178,99 @@ describe('copies of results', () => {
 
   it('never connected to the address inside our network', () => {
     expect(insideRequests).toEqual([]);
+  });
+
+  it('/metrics counts the copies by status and gives the age of the oldest pending one', async () => {
+    // a copy left pending for an hour (no copy_output will come for it): what a stuck store looks like
+    const job = await h.submit('upscaler', { image_url: 'https://files.example/p.png#fake=ok', category: 'logo' });
+    expect((await h.waitStatus(job.id, ['completed', 'failed'])).status).toBe('completed');
+    await waitCopy(job.id, 'copied');
+    await h.t.admin.query(
+      `insert into fila.output_copies (job_id, output_index, provider_url, created_at) values ($1, 7, 'https://cdn.example.com/stuck.png', now() - interval '1 hour')`, [job.id]);
+    try {
+      const byStatus = Object.fromEntries((await h.t.admin.query<{ status: string; n: number }>(
+        'select status, count(*)::int as n from fila.output_copies group by status')).rows.map((r) => [r.status, r.n]));
+      // this file's cases left copies of every kind
+      expect(byStatus).toMatchObject({ pending: expect.any(Number), copied: expect.any(Number), refused: 5, failed: expect.any(Number) });
+      const text = await (await fetch(`${api.url}/metrics`)).text();
+      const value = (name: string) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+        return line === undefined ? null : Number(line.split(' ').at(-1));
+      };
+      for (const status of ['pending', 'copied', 'refused', 'failed']) {
+        expect(value(`fila_output_copies{status="${status}"}`), status).toBe(byStatus[status]);
+      }
+      const age = value('fila_output_copy_oldest_pending_seconds')!;
+      expect(age).toBeGreaterThanOrEqual(3600);
+      expect(age).toBeLessThan(3600 + 120);
+    } finally {
+      await h.t.admin.query('delete from fila.output_copies where job_id = $1 and output_index = 7', [job.id]);
+    }
+    const after = await (await fetch(`${api.url}/metrics`)).text();
+    expect(after).toContain('fila_output_copy_oldest_pending_seconds 0');
+  });
+});
+
+/** The job's event stream, read until the server ends it: every job JSON it pushed. */
+async function streamToEnd(jobId: string, userId: string, timeoutMs = 30_000): Promise<Job[]> {
+  const res = await fetch(`${api.url}/v1/jobs/${jobId}/events`, {
+    headers: { authorization: `Bearer ${await api.token(userId)}`, accept: 'text/event-stream' },
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  expect(res.status).toBe(200);
+  const jobs: Job[] = [];
+  const outcome = await readEventStream(res.body!, (e) => { if (e.event === 'job') jobs.push(JSON.parse(e.data) as Job); });
+  expect(outcome).toBe('ended');
+  return jobs;
+}
+
+describe('copies on the live stream', () => {
+  it('a stream open on the job pushes the copy when it lands (no reload), and ends only then', async () => {
+    // the first download fails: the copy lands about e^1 s after the job completed
+    const job = await h.submit('upscaler', { image_url: 'https://files.example/s.png#fake=ok&fake-output=fail:1', category: 'logo' });
+    const jobs = await streamToEnd(job.id, job.user_id);
+    const completed = jobs.filter((j) => j.status === 'completed');
+    const providerUrl = completed[0]!.outputs![0]!.provider_url;
+    // completed first with the provider's URL (the copy pending), then the copy, then the end
+    expect(completed[0]!.outputs![0]).toEqual({ url: providerUrl, type: 'png', provider_url: providerUrl, copy_url: null, copy_status: 'pending' });
+    const last = jobs.at(-1)!;
+    expect(last.status).toBe('completed');
+    expect(last.outputs![0]).toMatchObject({ provider_url: providerUrl, copy_status: 'copied' });
+    expect(last.outputs![0]!.url).toBe(last.outputs![0]!.copy_url);
+    expect(last.outputs![0]!.url).toMatch(new RegExp(`^${api.url}/uploads/`));
+    expect(last).toEqual((await h.t.fila.job(job.id)).json);
+  });
+
+  it('a copy that fails for good pushes its final state too (the provider\'s URL stays), and the stream ends; a stream opened on a settled job ends at once', async () => {
+    const job = await h.submit('upscaler', { image_url: 'https://files.example/g.png#fake=ok&fake-output=fail:99', category: 'logo' });
+    const streaming = streamToEnd(job.id, job.user_id);
+    await h.waitFor('the failed first attempt', async () => (await h.t.admin.query(
+      'select 1 from fila.output_copies where job_id = $1 and attempts >= 1', [job.id])).rowCount === 1);
+    // the last of graphile-worker's attempts, run here rather than waited for
+    expect(await copyOutput({ db: h.t.fila, logger, outputCopies: { store: new LocalFileStore(uploadDir, () => api.url), network, timeoutMs: 5000 } },
+      job.id, 0, { attempts: 8, maxAttempts: 8 })).toBe('failed');
+    const jobs = await streaming;
+    const last = jobs.at(-1)!;
+    expect(last.outputs![0]).toEqual({ url: last.outputs![0]!.provider_url, type: 'png', provider_url: last.outputs![0]!.provider_url, copy_url: null, copy_status: 'failed' });
+    expect(jobs.filter((j) => j.status === 'completed')[0]!.outputs![0]!.copy_status).toBe('pending');
+    expect(last).toEqual((await h.t.fila.job(job.id)).json);
+    const again = await streamToEnd(job.id, job.user_id, 5000);
+    expect(again).toEqual([last]);
+  });
+
+  it('the client (JobManager.subscribe) delivers the copy without a reload', async () => {
+    const job = await h.submit('upscaler', { image_url: 'https://files.example/m.png#fake=ok&fake-output=fail:1', category: 'logo' });
+    const manager = new JobManager({ baseUrl: api.url, getToken: () => api.token(job.user_id), presence: false });
+    const seen: Job[] = [];
+    const errors: unknown[] = [];
+    const stop = manager.subscribe(job.id, (j) => seen.push(j), { onError: (err) => errors.push(err) });
+    try {
+      await h.waitFor('the copy on the subscription', async () => seen.at(-1)?.outputs?.[0]?.copy_status === 'copied', 30_000);
+    } finally {
+      stop();
+    }
+    expect(errors).toEqual([]);
+    expect(seen.some((j) => j.status === 'completed' && j.outputs?.[0]?.copy_status === 'pending')).toBe(true);
+    expect(seen.at(-1)!.outputs![0]!.url).toBe(seen.at(-1)!.outputs![0]!.copy_url);
   });
 });

@@ -91,12 +91,15 @@ function output(url: string, type: string, i: number): string {
 function follow(job: Job): void {
   stop?.();
   $('active-elsewhere').hidden = true;
+  let ended = false;
+  // after the job ends the subscription goes on until its outputs' copies have landed (their URLs
+  // replace the provider's): `stop` stays, so following another job stops this one
   const onUpdate = (j: Job) => {
     current = j;
     etaDeadline = j.status === 'queued' && j.eta !== null ? Date.now() + j.eta * 1000 : null;
     renderCurrent();
-    if (isTerminalStatus(j.status)) {
-      stop = null;
+    if (isTerminalStatus(j.status) && !ended) {
+      ended = true;
       void refreshSide(j);
     }
   };
