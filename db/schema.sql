@@ -318,7 +318,7 @@ create view fila.active_jobs as
     j.provider_task_id,
     j.account
    FROM fila.jobs j
-  WHERE j.status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]);
+  WHERE fila.is_active(j.status);
 comment on view fila.active_jobs is 'Jobs in queued, starting or running: at most one per user. deadline_at is the hard deadline of a slot holder; account the provider account it holds a slot on.';
 
 create view fila.credit_audit as
@@ -408,7 +408,7 @@ create view fila.provider_account_check as
      LEFT JOIN fila.provider_accounts a ON a.account = s.account
      CROSS JOIN LATERAL ( SELECT count(*)::integer AS fila_occupied
            FROM fila.jobs j
-          WHERE j.account = s.account AND (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]))) o;
+          WHERE j.account = s.account AND fila.holds_slot(j.status)) o;
 comment on view fila.provider_account_check is 'Per account: RunningHub''s running count against the slots fila holds; disagrees = true is worth a look (a leaked task, or max_slots above the account''s tier). A moment of difference while a task ends is normal.';
 
 create view fila.provider_account_overview as
@@ -416,7 +416,7 @@ create view fila.provider_account_overview as
     a.max_slots AS slots_total,
     (( SELECT count(*) AS count
            FROM fila.jobs j
-          WHERE j.account = a.account AND (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]))))::integer AS slots_used,
+          WHERE j.account = a.account AND fila.holds_slot(j.status)))::integer AS slots_used,
     a.enabled,
         CASE
             WHEN a.paused_until > clock_timestamp() THEN a.paused_until
@@ -455,7 +455,7 @@ create view fila.queue_overview as
  SELECT fila._slots_total() AS slots_total,
     (( SELECT count(*) AS count
            FROM fila.jobs j
-          WHERE j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])))::integer AS slots_used,
+          WHERE fila.holds_slot(j.status)))::integer AS slots_used,
     COALESCE(( SELECT fila.queue_position(j.id) AS queue_position
            FROM fila.jobs j
           WHERE j.status = 'queued'::fila.job_status
@@ -520,7 +520,7 @@ create view fila.stale_jobs as
         END AS past,
     j.account
    FROM fila.jobs j
-  WHERE (j.status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status])) AND (j.deadline_at < now() OR j.soft_deadline_at < now()) OR j.status = 'queued'::fila.job_status AND j.presence AND j.last_seen_at < (now() - (( SELECT s.presence_timeout
+  WHERE fila.holds_slot(j.status) AND (j.deadline_at < now() OR j.soft_deadline_at < now()) OR j.status = 'queued'::fila.job_status AND j.presence AND j.last_seen_at < (now() - (( SELECT s.presence_timeout
            FROM fila.settings s)));
 comment on view fila.stale_jobs is 'Jobs the reaper is about to look at: slot holders past their soft deadline (checked with the provider) or hard deadline (failed), and queued jobs whose page is gone (abandoned).';
 
@@ -572,7 +572,7 @@ AS $function$
   select a.account
   from fila.provider_accounts a
   cross join lateral (select count(*) + fila._held_slot_count(a.account) as used from fila.jobs j
-                      where j.account = a.account and j.status in ('starting', 'running')) u
+                      where j.account = a.account and fila.holds_slot(j.status)) u
   where a.enabled
     and (a.paused_until is null or a.paused_until <= clock_timestamp())
     and a.max_slots > u.used
@@ -638,7 +638,7 @@ CREATE OR REPLACE FUNCTION fila._dispatch_could_start()
  RETURNS boolean
  LANGUAGE sql
 AS $function$
-  select (select count(*) from fila.jobs j where j.status in ('starting', 'running')) + fila._held_slot_count() < fila._slots_total()
+  select (select count(*) from fila.jobs j where fila.holds_slot(j.status)) + fila._held_slot_count() < fila._slots_total()
      and fila._account_with_free_slot() is not null;
 $function$;
 
@@ -654,7 +654,7 @@ declare
 begin
   select * into v_settings from fila.settings;
   select v_settings.max_slots - count(*) - fila._held_slot_count() into v_free
-  from fila.jobs j where j.status in ('starting', 'running');
+  from fila.jobs j where fila.holds_slot(j.status);
   while v_free > 0 loop
     v_account := fila._account_with_free_slot();
     exit when v_account is null; -- every account full, paused or disabled: their wake-ups dispatch
@@ -730,7 +730,7 @@ begin
                              and c1.started_at is not null
                            order by c1.finished_at desc limit 20) c), v_b.d) as avg_s
   ) td
-  where h.status in ('starting', 'running');
+  where fila.holds_slot(h.status);
   -- free slots open now (or when the pause ends); with more holders than slots (max_slots was
   -- lowered), only the last max_slots to end matter
   select array_agg(x.v order by x.v) into v_b.r
@@ -823,18 +823,32 @@ AS $function$
   where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account);
 $function$;
 
-CREATE OR REPLACE FUNCTION fila._job_for_update(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid)
+CREATE OR REPLACE FUNCTION fila._job(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid, p_for_update boolean DEFAULT false)
  RETURNS fila.jobs
  LANGUAGE plpgsql
 AS $function$
 declare
   v_job fila.jobs;
 begin
-  select * into v_job from fila.jobs j where j.id = p_job_id for update;
+  if p_for_update then
+    select * into v_job from fila.jobs j where j.id = p_job_id for update;
+  else
+    select * into v_job from fila.jobs j where j.id = p_job_id;
+  end if;
   if not found or (p_user_id is not null and v_job.user_id <> p_user_id) then
     perform fila._raise('FL004', 'Processamento não encontrado.', format('job %s', p_job_id));
   end if;
   return v_job;
+end;
+$function$;
+comment on function fila._job(uuid,uuid,boolean) is 'The job with this id, its row locked when p_for_update; FL004 when there is none or, p_user_id given, it belongs to someone else (p_user_id null: any owner, for operators and the worker). The one place that refuses an unknown job.';
+
+CREATE OR REPLACE FUNCTION fila._job_for_update(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid)
+ RETURNS fila.jobs
+ LANGUAGE plpgsql
+AS $function$
+begin
+  return fila._job(p_job_id, p_user_id, p_for_update => true);
 end;
 $function$;
 
@@ -1085,7 +1099,7 @@ CREATE OR REPLACE FUNCTION fila.active_job(user_id uuid)
  SET jit TO 'off'
 AS $function$
   select * from fila.jobs j
-  where j.user_id = active_job.user_id and j.status in ('queued', 'starting', 'running');
+  where j.user_id = active_job.user_id and fila.is_active(j.status);
 $function$;
 comment on function fila.active_job(uuid) is 'The user''s job in queued, starting or running, or null.';
 
@@ -1116,8 +1130,8 @@ AS $function$
     select date_bin(x.width, e.at, timestamptz 'epoch') as bucket_start,
            sum(case when e.to_status = 'queued' then 1 else 0 end
                - case when e.from_status = 'queued' then 1 else 0 end) as queue_delta,
-           sum(case when e.to_status in ('starting', 'running') then 1 else 0 end
-               - case when e.from_status in ('starting', 'running') then 1 else 0 end) as slot_delta,
+           sum(case when fila.holds_slot(e.to_status) then 1 else 0 end
+               - case when fila.holds_slot(e.from_status) then 1 else 0 end) as slot_delta,
            count(*) filter (where e.to_status = 'completed') as completed,
            count(*) filter (where e.to_status = 'failed') as failed,
            count(*) filter (where e.to_status = 'canceled') as canceled
@@ -1140,8 +1154,8 @@ AS $function$
     group by 1
   ), now_level as (
     select (count(*) filter (where j.status = 'queued')) as queued,
-           (count(*) filter (where j.status in ('starting', 'running'))) as holding
-    from fila.jobs j where j.status in ('queued', 'starting', 'running')
+           (count(*) filter (where fila.holds_slot(j.status))) as holding
+    from fila.jobs j where fila.is_active(j.status)
   ), walked as (
     -- every bucket that has events, in time order, with what changed after its end
     select pb.*,
@@ -1409,7 +1423,7 @@ AS $function$
                     where j.user_id = u.user_id and j.finished_at < expired_uploads.as_of - expired_uploads.grace
                       and strpos(j.input::text, u.name) > 0))
     and not exists (select 1 from fila.jobs j
-                    where j.user_id = u.user_id and j.status in ('queued', 'starting', 'running')
+                    where j.user_id = u.user_id and fila.is_active(j.status)
                       and strpos(j.input::text, u.name) > 0)
   order by u.created_at;
 $function$;
@@ -1487,6 +1501,20 @@ end;
 $function$;
 comment on function fila.grant_credits_by_operator(uuid,uuid,integer,text,text) is 'grant_credits on an operator''s behalf (the API''s only way to move credits): the ledger entry records operator_id.';
 
+CREATE OR REPLACE FUNCTION fila.holds_slot(status fila.job_status)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN (status = ANY (ARRAY['starting'::fila.job_status, 'running'::fila.job_status]));
+comment on function fila.holds_slot(fila.job_status) is 'starting or running: the job holds a slot of its provider account (an ended job may still hold one: fila.held_slots). The partial indexes jobs_holding_slot and jobs_holding_slot_by_account and the checks slot_holder_has_account and slot_holder_has_deadline spell the same list.';
+
+CREATE OR REPLACE FUNCTION fila.is_active(status fila.job_status)
+ RETURNS boolean
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+RETURN (status = ANY (ARRAY['queued'::fila.job_status, 'starting'::fila.job_status, 'running'::fila.job_status]));
+comment on function fila.is_active(fila.job_status) is 'queued, starting or running: the job is its user''s one active job (at most one per user: the unique index jobs_one_active_per_user, whose predicate spells the same list).';
+
 CREATE OR REPLACE FUNCTION fila.job(job_id uuid, user_id uuid DEFAULT NULL::uuid)
  RETURNS fila.jobs
  LANGUAGE plpgsql
@@ -1494,14 +1522,8 @@ CREATE OR REPLACE FUNCTION fila.job(job_id uuid, user_id uuid DEFAULT NULL::uuid
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-declare
-  v_job fila.jobs;
 begin
-  select * into v_job from fila.jobs j where j.id = job.job_id;
-  if not found or (job.user_id is not null and v_job.user_id <> job.user_id) then
-    perform fila._raise('FL004', 'Processamento não encontrado.', format('job %s', job.job_id));
-  end if;
-  return v_job;
+  return fila._job(job.job_id, job.user_id);
 end;
 $function$;
 comment on function fila.job(uuid,uuid) is 'One job; FL004 when it does not exist or (user_id given) belongs to someone else. user_id null = operator or worker.';
@@ -1818,7 +1840,7 @@ begin
   select * into v_settings from fila.settings;
   for v_job in
     select * from fila.jobs j
-    where j.status in ('starting', 'running') and j.deadline_at < reap_stale_jobs.as_of
+    where fila.holds_slot(j.status) and j.deadline_at < reap_stale_jobs.as_of
     order by j.deadline_at
     for update
   loop
@@ -1891,9 +1913,7 @@ AS $function$
 declare
   v_id bigint;
 begin
-  if not exists (select 1 from fila.jobs j where j.id = receive_webhook.job_id) then
-    perform fila._raise('FL004', 'Processamento não encontrado.', format('job %s', receive_webhook.job_id));
-  end if;
+  perform fila._job(receive_webhook.job_id);
   insert into fila.webhook_inbox (job_id, provider, payload)
   values (receive_webhook.job_id, receive_webhook.provider, receive_webhook.payload)
   returning id into v_id;
@@ -2160,7 +2180,7 @@ begin
   end if;
 
   if exists (select 1 from fila.jobs j
-             where j.user_id = submit_job.user_id and j.status in ('queued', 'starting', 'running')) then
+             where j.user_id = submit_job.user_id and fila.is_active(j.status)) then
     perform fila._raise('FL001', 'Você já tem um processamento em andamento. Aguarde finalizar.');
   end if;
 
@@ -2268,9 +2288,11 @@ CREATE OR REPLACE FUNCTION fila.touch_job(job_id uuid, user_id uuid)
  SET jit TO 'off'
 AS $function$
 begin
-  if not exists (select 1 from fila.jobs j where j.id = touch_job.job_id and j.user_id = touch_job.user_id) then
-    perform fila._raise('FL004', 'Processamento não encontrado.', format('job %s', touch_job.job_id));
+  -- always a user's call: without one, fila._job would take any owner's job
+  if touch_job.user_id is null then
+    raise exception 'user_id is required' using errcode = '22004';
   end if;
+  perform fila._job(touch_job.job_id, touch_job.user_id);
   -- a write at most every two seconds per job, however many streams and heartbeats
   update fila.jobs j set last_seen_at = now()
   where j.id = touch_job.job_id and j.status = 'queued' and j.presence

@@ -41,6 +41,8 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.job(uuid,uuid)': ['fila_app', 'fila_worker'],
   'fila.job_json(fila.jobs)': ['fila_app', 'fila_worker'],
   'fila.queue_position(uuid)': ['fila_app', 'fila_worker'], // queue_overview calls it as its reader
+  'fila.is_active(fila.job_status)': ['fila_app', 'fila_worker'], // active_jobs calls it as its reader
+  'fila.holds_slot(fila.job_status)': ['fila_app', 'fila_worker'], // queue_overview, stale_jobs and the account views call it as their reader
   // the worker
   'fila.dispatch()': ['fila_worker'],
   'fila.mark_running(uuid,text)': ['fila_worker'],
