@@ -1,11 +1,12 @@
-// The operator dashboard's provider accounts panel in a real browser (Debian's chromium), against
+// The operator dashboard's provider accounts panel in a real browser (headless Chromium: dev/test-support/browser.ts), against
 // the whole system started with three accounts: their slots in use, a paused one with its reason,
 // a disabled one — and the panel follows a change without a reload.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser } from '../../dev/test-support/browser.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
 import { signToken } from '../../api/auth.ts';
@@ -31,10 +32,7 @@ beforeAll(async () => {
     databaseUrl: t.url, dataDir, persistent: false, port: 0, development: true,
     jwtSecret, webhookSecret: randomBytes(16).toString('hex'), fakeDefaultMs: 60_000,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   mkdirSync(artifacts, { recursive: true });
 });

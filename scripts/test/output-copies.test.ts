@@ -4,6 +4,8 @@
 // private address, an oversized body or a type fila does not keep is never stored, and the job
 // stays completed with the provider's URL and a logged reason. Real PostgreSQL, real
 // graphile-worker, the fake RunningHub over real HTTP serving real output bytes.
+// The whole path (worker, store, API, event stream, browser client), so it lives with the system
+// tests: worker/ and api/ do not import each other.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { startHarness, type Harness } from '../../dev/test-support/harness.ts';
 import { fakeOutputBytes } from '../../dev/fake-runninghub/server.ts';
 import type { JobOutputJson } from '../../db/fila.ts';
 import { LocalFileStore } from '../../common/file-store.ts';
-import { copyOutput } from '../output-copies.ts';
+import { copyOutput } from '../../worker/output-copies.ts';
 import { readEventStream } from '../../api/client/sse.ts';
 import { JobManager } from '../../api/client/job-manager.ts';
 import type { Job } from '../../api/client/types.ts';
