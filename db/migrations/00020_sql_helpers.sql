@@ -1,5 +1,5 @@
 -- 00020 — one lookup refuses an unknown job, and each status list has one home.
--- Why: the same SQL was written again in every function that needed it (issue 11). FL004
+-- Why: the same SQL was written again in every function that needed it, free to drift. FL004
 -- "Processamento não encontrado." was raised by four lookups of their own (the transitions'
 -- _job_for_update, fila.job, touch_job, receive_webhook), each free to drift from the others in
 -- what it checks and says; fila._job is now the one lookup of a job by id, optionally locked,
