@@ -69,16 +69,20 @@ async function packagedChromium(): Promise<ChromiumExecutable> {
  *  FontConfigInterface) as soon as a page draws a form control. This one names the unpacked fonts. */
 function fontConfig(dir: string): void {
   const conf = path.join(dir, 'fila-fontconfig', 'fonts.conf');
-  if (existsSync(conf)) return;
-  mkdirSync(path.dirname(conf), { recursive: true });
-  const tmp = `${conf}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  writeFileSync(tmp, `<?xml version="1.0"?>
+  // absolute paths, as this process reaches the folder: a file written through another path (a
+  // checkout that shared this node_modules through a link, since removed) names fonts that are gone,
+  // and Chromium aborts at the first form control. Written again whenever it says otherwise.
+  const text = `<?xml version="1.0"?>
 <!DOCTYPE fontconfig SYSTEM "fonts.dtd">
 <fontconfig>
   <dir>${path.join(dir, 'fonts', 'fonts')}</dir>
   <cachedir>${path.join(dir, 'fila-fontconfig', 'cache')}</cachedir>
 </fontconfig>
-`);
+`;
+  if (existsSync(conf) && readFileSync(conf, 'utf8') === text) return;
+  mkdirSync(path.dirname(conf), { recursive: true });
+  const tmp = `${conf}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, text);
   renameSync(tmp, conf);
 }
 

@@ -2,7 +2,7 @@
 // `npm ci` brought inside @sparticuz/chromium. This runs that build even where Debian's exists, so
 // the path every newcomer without it takes is proven on every run; and FILA_CHROMIUM=packaged makes
 // a whole run's browser tests take it (README, "Tests").
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
@@ -35,6 +35,16 @@ function childExecutables(): string[] {
 }
 
 describe('the Chromium from npm', () => {
+  it('names its fonts by the folder it runs from, even after another checkout wrote its font configuration through a link now gone', async () => {
+    const exe = await chromiumExecutable({ packaged: true });
+    const conf = path.join(exe.env.FONTCONFIG_PATH!, 'fonts.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replaceAll(path.dirname(exe.path), '/gone/checkout/node_modules/.cache/x'));
+    await chromiumExecutable({ packaged: true });
+    const text = readFileSync(conf, 'utf8');
+    expect(text).toContain(`<dir>${path.join(path.dirname(exe.path), 'fonts', 'fonts')}</dir>`);
+    expect(text).not.toContain('/gone/');
+  });
+
   it('unpacks from the installed package and runs headless: it lays out a page and reads an SVG\'s data back', async () => {
     const exe = await chromiumExecutable({ packaged: true });
     expect(exe.source).toBe('npm package');
