@@ -1,7 +1,10 @@
 // The benchmark's phases. Each one gets its own database on the same PostgreSQL, is bounded in
 // time, and returns plain numbers; main.ts turns them into ratios and BENCHMARKS.md.
 import autocannon from 'autocannon';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import {
   benchUserIds, endPause, explainNested, fundBenchUsers, queueCounts, queueTail,
@@ -46,6 +49,8 @@ export interface Ctx {
 
 const jwtSecret = 'bench-jwt-secret-0123456789abcdef';
 const webhookSecret = 'bench-webhook-secret';
+/** The smallest file the upload route takes as a PNG (its signature). */
+const benchPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('bench')]);
 const hangInput = { image_url: 'https://files.example/bench.png#fake=hang', category: 'pessoas' };
 
 export function percentiles(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
@@ -126,10 +131,18 @@ export async function httpPhase(ctx: Ctx, url: string): Promise<HttpResult> {
   await fundBenchUsers(url, 'h', users);
   const ids = await benchUserIds(url, 'h', 1, users);
   const tokens = await Promise.all(ids.map((id) => signToken(jwtSecret, id)));
-  const api = await startApi(url);
+  // A production API checks every input URL before it debits (a HEAD to a public host, or fila's
+  // own upload store): the input is one file uploaded first, as a user of the tool pages would.
+  const uploadDir = mkdtempSync(path.join(tmpdir(), 'fila-bench-uploads-'));
+  const api = await startApi(url, { FILA_UPLOAD_DIR: uploadDir });
   try {
+    const form = new FormData();
+    form.append('file', new Blob([benchPng], { type: 'image/png' }), 'bench.png');
+    const up = await fetch(`${api.url}/v1/uploads`, { method: 'POST', body: form, headers: { authorization: `Bearer ${tokens[0]!}` } });
+    if (up.status !== 201) throw new Error(`upload for the HTTP phase: ${up.status} ${await up.text()}`);
+    const { url: imageUrl } = (await up.json()) as { url: string };
     let next = 0;
-    const body = JSON.stringify({ tool: 'upscaler', input: hangInput });
+    const body = JSON.stringify({ tool: 'upscaler', input: { image_url: imageUrl, category: 'pessoas' } });
     const connections = 32;
     const before = (await queueCounts(url)).queued;
     const result = await autocannon({
@@ -148,9 +161,11 @@ export async function httpPhase(ctx: Ctx, url: string): Promise<HttpResult> {
       p99_ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors, created,
     };
     ctx.log(`POST /v1/jobs, ${connections} connections: ${r.rps.toFixed(0)} req/s (p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms), ${r.non2xx} non-2xx, ${created} jobs created`);
+    if (r.non2xx > 0) throw new Error(`POST /v1/jobs answered ${r.non2xx} non-2xx: the phase measured refusals, not submits`);
     return r;
   } finally {
     await api.child.stop();
+    rmSync(uploadDir, { recursive: true, force: true });
   }
 }
 
