@@ -567,17 +567,19 @@ $function$;
 
 CREATE OR REPLACE FUNCTION fila._account_with_free_slot()
  RETURNS text
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
-  select a.account
-  from fila.provider_accounts a
-  cross join lateral (select count(*) + fila._held_slot_count(a.account) as used from fila.jobs j
-                      where j.account = a.account and fila.holds_slot(j.status)) u
-  where a.enabled
-    and (a.paused_until is null or a.paused_until <= clock_timestamp())
-    and a.max_slots > u.used
-  order by a.max_slots - u.used desc, a.account
-  limit 1;
+begin
+  return (select a.account
+          from fila.provider_accounts a
+          cross join lateral (select count(*) + fila._held_slot_count(a.account) as used from fila.jobs j
+                              where j.account = a.account and fila.holds_slot(j.status)) u
+          where a.enabled
+            and (a.paused_until is null or a.paused_until <= clock_timestamp())
+            and a.max_slots > u.used
+          order by a.max_slots - u.used desc, a.account
+          limit 1);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._cancel_abandoned(p_job fila.jobs, p_settings fila.settings)
@@ -636,10 +638,12 @@ comment on function fila._check_tool_input() is 'Before a job is inserted (by su
 
 CREATE OR REPLACE FUNCTION fila._dispatch_could_start()
  RETURNS boolean
- LANGUAGE sql
+ LANGUAGE plpgsql
 AS $function$
-  select (select count(*) from fila.jobs j where fila.holds_slot(j.status)) + fila._held_slot_count() < fila._slots_total()
+begin
+  return (select count(*) from fila.jobs j where fila.holds_slot(j.status)) + fila._held_slot_count() < fila._slots_total()
      and fila._account_with_free_slot() is not null;
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._dispatch_locked()
@@ -816,11 +820,13 @@ comment on function fila._grant_credits(uuid,integer,text,text,uuid) is 'The one
 
 CREATE OR REPLACE FUNCTION fila._held_slot_count(p_account text DEFAULT NULL::text)
  RETURNS integer
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
-  select count(*)::integer from fila.held_slots h
-  where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account);
+begin
+  return (select count(*)::integer from fila.held_slots h
+          where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account));
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._job(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid, p_for_update boolean DEFAULT false)
@@ -917,13 +923,15 @@ $function$;
 
 CREATE OR REPLACE FUNCTION fila._price(p_tool text, p_input jsonb)
  RETURNS integer
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE
 AS $function$
-  select p.price from fila.tool_prices p
-  where p.tool = p_tool and p_input @> p.match
-  order by p.priority desc, p.price desc
-  limit 1;
+begin
+  return (select p.price from fila.tool_prices p
+          where p.tool = p_tool and p_input @> p.match
+          order by p.priority desc, p.price desc
+          limit 1);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._raise(p_sqlstate text, p_message text, p_detail text DEFAULT NULL::text)
@@ -1006,14 +1014,16 @@ $function$;
 
 CREATE OR REPLACE FUNCTION fila._slots_total()
  RETURNS integer
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-  select least(s.max_slots,
-               coalesce((select sum(a.max_slots) from fila.provider_accounts a where a.enabled), 0))::integer
-  from fila.settings s;
+begin
+  return (select least(s.max_slots,
+                       coalesce((select sum(a.max_slots) from fila.provider_accounts a where a.enabled), 0))::integer
+          from fila.settings s);
+end;
 $function$;
 
 CREATE OR REPLACE FUNCTION fila._task_claimed_elsewhere(p_job_id uuid, p_task_id text)
@@ -1565,35 +1575,41 @@ comment on function fila.job_detail(uuid) is 'Everything about one job for an op
 
 CREATE OR REPLACE FUNCTION fila.job_json(j fila.jobs)
  RETURNS jsonb
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-  with pos as (
-    select case when j.status = 'queued' then fila.queue_position(j.id) end as position
-  )
-  select jsonb_build_object(
+declare
+  v_position integer;
+  v_outputs jsonb := j.outputs;
+begin
+  if j.status = 'queued' then
+    v_position := fila.queue_position(j.id);
+  end if;
+  if jsonb_typeof(j.outputs) = 'array' then
+    select coalesce(jsonb_agg(o.v || jsonb_build_object(
+             'url', coalesce(s.copy_url, o.v->'url'),
+             'provider_url', o.v->'url',
+             'copy_url', s.copy_url,
+             'copy_status', case when c.status = 'copied' and s.copy_url is null then 'expired' else c.status end)
+           order by o.i), '[]'::jsonb)
+    into v_outputs
+    from jsonb_array_elements(j.outputs) with ordinality as o(v, i)
+    left join fila.output_copies c on c.job_id = j.id and c.output_index = o.i - 1
+    left join fila.uploads u on u.name = c.upload_name
+    cross join lateral (select to_jsonb(case when c.status = 'copied' and u.deleted_at is null then c.url end) as copy_url) s;
+  end if;
+  return jsonb_build_object(
     'id', j.id, 'user_id', j.user_id, 'tool', j.tool, 'status', j.status, 'input', j.input,
     'credit_cost', j.credit_cost, 'provider_task_id', j.provider_task_id,
-    'outputs', case when jsonb_typeof(j.outputs) = 'array' then (
-      select coalesce(jsonb_agg(o.v || jsonb_build_object(
-               'url', coalesce(s.copy_url, o.v->'url'),
-               'provider_url', o.v->'url',
-               'copy_url', s.copy_url,
-               'copy_status', case when c.status = 'copied' and s.copy_url is null then 'expired' else c.status end)
-             order by o.i), '[]'::jsonb)
-      from jsonb_array_elements(j.outputs) with ordinality as o(v, i)
-      left join fila.output_copies c on c.job_id = j.id and c.output_index = o.i - 1
-      left join fila.uploads u on u.name = c.upload_name
-      cross join lateral (select to_jsonb(case when c.status = 'copied' and u.deleted_at is null then c.url end) as copy_url) s
-    ) else j.outputs end,
+    'outputs', v_outputs,
     'error', j.error, 'presence', j.presence, 'created_at', j.created_at, 'started_at', j.started_at,
     'running_at', j.running_at, 'finished_at', j.finished_at, 'deadline_at', j.deadline_at,
     'account', j.account,
-    'position', pos.position,
-    'eta', case when pos.position is not null then fila._eta(pos.position, fila._eta_basis()) end)
-  from pos;
+    'position', v_position,
+    'eta', case when v_position is not null then fila._eta(v_position, fila._eta_basis()) end);
+end;
 $function$;
 comment on function fila.job_json(fila.jobs) is 'A job as JSON for the HTTP API: its columns (with the provider account it started on; each output''s url is fila''s copy once it has landed, the provider''s until then, with provider_url, copy_url and copy_status beside it), plus position and eta while queued (seconds until it starts: the remaining time of the slot holders, per tool, and of the jobs ahead; fila._eta_basis).';
 
@@ -1795,31 +1811,34 @@ comment on function fila.queue_head(integer) is 'The first n queued jobs with th
 
 CREATE OR REPLACE FUNCTION fila.queue_position(job_id uuid)
  RETURNS integer
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
+begin
   -- Jobs queued ahead of me, without walking them. Up to tickets_resolved every ticket is a job
   -- or a recorded gap, so between the head and me: tickets - jobs that left (out of order: few) -
   -- gaps (few). Past tickets_resolved (submits since the last status change) count directly.
-  with me as (
-    select j.queue_seq as s from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
-  ), b as (
-    select me.s,
-           (select min(j.queue_seq) from fila.jobs j where j.status = 'queued') as h,
-           least((select d.tickets_resolved from fila.dispatch_state d), me.s - 1) as upto
-    from me
-  )
-  select (1
-    + case when b.upto >= b.h then
-        (b.upto - b.h + 1)
-        - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > b.h and g.queue_seq <= b.upto)
-        - (select count(*) from fila.ticket_gaps x where x.queue_seq > b.h and x.queue_seq <= b.upto)
-      else 0 end
-    + (select count(*) from fila.jobs q
-       where q.status = 'queued' and q.queue_seq > greatest(b.upto, b.h - 1) and q.queue_seq < b.s))::integer
-  from b;
+  return (
+    with me as (
+      select j.queue_seq as s from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
+    ), b as (
+      select me.s,
+             (select min(j.queue_seq) from fila.jobs j where j.status = 'queued') as h,
+             least((select d.tickets_resolved from fila.dispatch_state d), me.s - 1) as upto
+      from me
+    )
+    select (1
+      + case when b.upto >= b.h then
+          (b.upto - b.h + 1)
+          - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > b.h and g.queue_seq <= b.upto)
+          - (select count(*) from fila.ticket_gaps x where x.queue_seq > b.h and x.queue_seq <= b.upto)
+        else 0 end
+      + (select count(*) from fila.jobs q
+         where q.status = 'queued' and q.queue_seq > greatest(b.upto, b.h - 1) and q.queue_seq < b.s))::integer
+    from b);
+end;
 $function$;
 comment on function fila.queue_position(uuid) is '1-based place of a queued job in the global FIFO; null when it is not queued. Exact whatever the tickets'' gaps; index probes and short range counts at any depth.';
 

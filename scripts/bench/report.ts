@@ -68,9 +68,9 @@ export function renderMarkdown(r: BenchResults): string {
 
   if (p.handoff) {
     out.push('## Slot hand-off', '',
-      'From the `finish_job` call (its commit dispatches the next job and enqueues `start_job`) to the next job\'s create request arriving at the fake RunningHub (tasks take 0 ms; worker in the bench process; millisecond clock).', '',
-      '| hand-offs | p50 ms | p90 ms | p99 ms | max ms | of which the finish_job call, p50 / p99 ms |', '|---:|---:|---:|---:|---:|---:|',
-      `| ${p.handoff.handoffs} | ${f(p.handoff.p50_ms)} | ${f(p.handoff.p90_ms)} | ${f(p.handoff.p99_ms)} | ${f(p.handoff.max_ms)} | ${f(p.handoff.finish_p50_ms)} / ${f(p.handoff.finish_p99_ms)} |`, '');
+      'From the `finish_job` commit (the moment its call returns; the commit dispatches the next job and enqueues `start_job`) to the next job\'s create request arriving at the fake RunningHub (tasks take 0 ms; worker in the bench process; millisecond clock). The next columns count from the start of the call instead, and the call alone.', '',
+      '| hand-offs | p50 ms | p90 ms | p99 ms | max ms | from the call\'s start, p50 / p99 ms | the finish_job call alone, p50 / p99 ms |', '|---:|---:|---:|---:|---:|---:|---:|',
+      `| ${p.handoff.handoffs} | ${f(p.handoff.p50_ms)} | ${f(p.handoff.p90_ms)} | ${f(p.handoff.p99_ms)} | ${f(p.handoff.max_ms)} | ${f(p.handoff.with_call_p50_ms)} / ${f(p.handoff.with_call_p99_ms)} | ${f(p.handoff.finish_p50_ms)} / ${f(p.handoff.finish_p99_ms)} |`, '');
     targets.push(['hand-off p50', '≤ 10 ms', `${f(p.handoff.p50_ms)} ms`, p.handoff.p50_ms <= 10]);
     targets.push(['hand-off p99', '≤ 50 ms', `${f(p.handoff.p99_ms)} ms`, p.handoff.p99_ms <= 50]);
   }
