@@ -2404,27 +2404,65 @@ comment on function fila.user_jobs(uuid,text,fila.job_status,uuid,integer) is 'O
 
 CREATE OR REPLACE FUNCTION fila.watched_jobs(job_ids uuid[])
  RETURNS TABLE(id uuid, status fila.job_status, "position" integer, eta integer, json jsonb)
- LANGUAGE sql
+ LANGUAGE plpgsql
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
-  with w as (
-    select j.* from fila.jobs j where j.id = any(watched_jobs.job_ids)
-  ), q as (
-    select j.id, row_number() over (order by j.queue_seq) as position
-    from fila.jobs j
+declare
+  v_head bigint;
+  v_resolved bigint;
+  v_before_tail bigint := 0; -- queued jobs in [head, tickets_resolved]
+begin
+  select min(j.queue_seq) into v_head from fila.jobs j where j.status = 'queued';
+  select d.tickets_resolved into v_resolved from fila.dispatch_state d;
+  if v_resolved >= v_head then
+    v_before_tail := (v_resolved - v_head + 1)
+      - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > v_head and g.queue_seq <= v_resolved)
+      - (select count(*) from fila.ticket_gaps x where x.queue_seq > v_head and x.queue_seq <= v_resolved);
+  end if;
+  return query
+  with w as materialized (
+    select j.id, j.status, j.queue_seq, j as job
+    from (select distinct u.id from unnest(watched_jobs.job_ids) u(id)) u
+    join fila.jobs j on j.id = u.id
+  ), bound as (
+    select max(w.queue_seq) as last_watched from w where w.status = 'queued'
+  ), tail as (
+    -- queued past the resolved tickets (and not before the head): numbered directly
+    select j.id, v_before_tail + row_number() over (order by j.queue_seq) as place
+    from fila.jobs j, bound
     where j.status = 'queued'
-      and j.queue_seq <= (select max(w.queue_seq) from w where w.status = 'queued')
+      and j.queue_seq > greatest(v_resolved, v_head - 1)
+      and j.queue_seq <= bound.last_watched
+  ), resolved as (
+    -- up to the resolved tickets: place = tickets from the head - the tickets below that are no
+    -- queued job (jobs that left out of order, recorded gaps: few), counted for every watched job
+    -- in one ordered pass over the watched jobs and those few tickets
+    select m.id, m.s - v_head + 1 - sum(m.not_queued) over (order by m.s rows unbounded preceding) as place, m.not_queued
+    from (
+      select w.id, w.queue_seq as s, 0 as not_queued from w where w.status = 'queued' and w.queue_seq <= v_resolved
+      union all
+      select null, g.queue_seq, 1 from fila.jobs g, bound
+      where g.status <> 'queued' and g.queue_seq > v_head and g.queue_seq <= least(v_resolved, bound.last_watched)
+      union all
+      select null, x.queue_seq, 1 from fila.ticket_gaps x, bound
+      where x.queue_seq > v_head and x.queue_seq <= least(v_resolved, bound.last_watched)
+    ) m
+  ), placed as (
+    select r.id, r.place from resolved r where r.not_queued = 0
+    union all
+    select t.id, t.place from tail t
   ), basis as materialized (
     -- once per statement, not once per row
     select fila._eta_basis() as b
   )
-  select w.id, w.status, q.position::integer, fila._eta(q.position, basis.b),
-         case when w.status <> 'queued' then fila.job_json(w::fila.jobs) end
+  select w.id, w.status, p.place::integer, fila._eta(p.place, basis.b),
+         case when w.status <> 'queued' then fila.job_json(w.job) end
   from w
-  left join q on q.id = w.id
+  left join placed p on p.id = w.id
   cross join basis;
+end;
 $function$;
 comment on function fila.watched_jobs(uuid[]) is 'For each given job: status, position and eta while queued, and the whole job JSON once it is not queued. One statement for every event stream of an API process.';
 
