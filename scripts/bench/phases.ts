@@ -294,7 +294,7 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
       await measure('queue snapshot (GET /v1/queue, dashboard)', () => fila.queueSnapshot(100));
       await measure('recent_jobs (dashboard)', () => fila.recentJobs(30));
       await measure('tool_stats (dashboard)', () => fila.toolStats());
-      await measure(`watched_jobs (${watched.length} streams)`, () => fila.watchedJobs(watched));
+      await measure('watched_jobs (every queued job up to 1,000: one stream each)', () => fila.watchedJobs(watched));
       const users = await benchUserIds(url, 'd', depth + 1_000_000, depth + 1_000_000 + ops);
       await withClient(url, (a) => a.query(`insert into fila.balances (user_id, balance) select unnest($1::uuid[]), 10
         on conflict (user_id) do nothing`, [users]));

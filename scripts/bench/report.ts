@@ -97,7 +97,9 @@ export function renderMarkdown(r: BenchResults): string {
     const s0 = lv[0]!.submit_tps_32;
     const s1 = lv.at(-1)!.submit_tps_32;
     if (s0 && s1) targets.push(['submit_job TPS, deepest / shallowest', '≥ 0.9×', `${f(s1 / s0, 2)}×`, s1 / s0 >= 0.9]);
-    const reads = ops.filter((o) => !/submit|finish|cancel/.test(o));
+    // a request's reads; watched_jobs serves every stream of a process at once and is judged by
+    // the fan-out's delivery time instead
+    const reads = ops.filter((o) => !/submit|finish|cancel|watched_jobs/.test(o));
     const worst = Math.max(...reads.map((o) => lv.at(-1)!.ms[o]!));
     targets.push([`every read at ${lv.at(-1)!.queued} queued (worst)`, '≤ 5 ms', `${f(worst, 2)} ms`, worst <= 5]);
   }
