@@ -2119,6 +2119,28 @@ end;
 $function$;
 comment on function fila.requeue_job(uuid,text) is 'Provider-wide trouble on the job''s account (capacity 421/415, account 802/812, unreachable): starting -> queued at its original FIFO place; pauses that account with its own doubling back-off (settings.backoff_base..backoff_max, visible in provider_account_overview) and schedules its wake-up; the other accounts keep dispatching, so the job may start again on one of them at once (the row returned is the job as this call leaves it). Moves no credit. A job not starting is returned unchanged.';
 
+CREATE OR REPLACE FUNCTION fila.resolve_tickets(min_unresolved integer DEFAULT 1000)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
+ SET jit TO 'off'
+AS $function$
+declare
+  v_last bigint;
+  v_resolved bigint;
+begin
+  select case when t.is_called then t.last_value else t.last_value - 1 end into v_last from fila.queue_tickets t;
+  select d.tickets_resolved into v_resolved from fila.dispatch_state d;
+  if v_last - v_resolved < greatest(resolve_tickets.min_unresolved, 1) then
+    return 0;
+  end if;
+  perform fila._lock_dispatch(); -- exclusive; resolves every ticket handed out before it was granted
+  return (select d.tickets_resolved from fila.dispatch_state d) - v_resolved;
+end;
+$function$;
+comment on function fila.resolve_tickets(integer) is 'When at least min_unresolved tickets were handed out since the last status change, take the dispatch lock exclusively (it waits for the submits in flight) and record which are jobs and which gaps, so that queue_position and watched_jobs place them by arithmetic. Returns how many tickets it resolved (0: too few to bother). The worker''s poller calls it.';
+
 CREATE OR REPLACE FUNCTION fila.set_provider_account(account text, max_slots integer, enabled boolean DEFAULT true)
  RETURNS fila.provider_accounts
  LANGUAGE plpgsql

@@ -8,6 +8,8 @@
 //  2. Starting jobs whose create got no answer (the task may exist): a task id their own webhook
 //     named is confirmed with the provider and, when no other job owns it, adopted
 //     (fila.adopt_provider_task), which applies the waiting webhook.
+//  3. After a burst of submits with every slot busy (no status change resolves their tickets),
+//     fila.resolve_tickets, so that queue positions stay arithmetic, not a count of the burst.
 // And, at start-up and every `accountEveryMs`, the account's status (/uc/openapi/accountStatus):
 // RunningHub's running count is recorded beside fila's occupancy (fila.provider_account_check), per account.
 import type pino from 'pino';
@@ -33,9 +35,13 @@ export interface PollOptions {
   maxJobs?: number;
   /** pause between account status reads (default 60 000 ms) */
   accountEveryMs?: number;
+  /** tickets handed out since the last status change past which a pass resolves them (default 1000) */
+  resolveTicketsPast?: number;
 }
 
 export interface PollResult {
+  /** tickets resolved by this pass (fila.resolve_tickets) */
+  resolvedTickets: number;
   asked: number;
   recovered: Array<{ job_id: string; status: string }>;
   adopted: Array<{ job_id: string; provider_task_id: string }>;
@@ -43,7 +49,8 @@ export interface PollResult {
 
 export async function pollOnce(deps: PollerDeps, opts: PollOptions = {}): Promise<PollResult> {
   const log = deps.logger.child({ task: 'poll' });
-  const result: PollResult = { asked: 0, recovered: [], adopted: [] };
+  const result: PollResult = { resolvedTickets: 0, asked: 0, recovered: [], adopted: [] };
+  result.resolvedTickets = await deps.db.resolveTickets(opts.resolveTicketsPast ?? 1000);
 
   for (const job of await deps.db.claimOverduePollsByAccount(opts.maxJobs ?? 5, opts.everySeconds ?? 3)) {
     const taskId = job.provider_task_id;

@@ -64,3 +64,28 @@ begin
   cross join basis;
 end;
 $$;
+
+-- Tickets are resolved (each one a job or a recorded gap) only under the exclusive dispatch lock,
+-- which every status change takes. A launch that fills the queue while the slots are held by long
+-- jobs leaves thousands of submits unresolved, and queue_position and watched_jobs count those
+-- directly. The worker's poller resolves them every few seconds once there are many: the
+-- exclusive lock waits for the submits in flight (a ticket below is then a job or a gap for good)
+-- and holds new ones back for one range count.
+create function fila.resolve_tickets(min_unresolved integer default 1000) returns bigint
+language plpgsql security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+declare
+  v_last bigint;
+  v_resolved bigint;
+begin
+  select case when t.is_called then t.last_value else t.last_value - 1 end into v_last from fila.queue_tickets t;
+  select d.tickets_resolved into v_resolved from fila.dispatch_state d;
+  if v_last - v_resolved < greatest(resolve_tickets.min_unresolved, 1) then
+    return 0;
+  end if;
+  perform fila._lock_dispatch(); -- exclusive; resolves every ticket handed out before it was granted
+  return (select d.tickets_resolved from fila.dispatch_state d) - v_resolved;
+end;
+$$;
+comment on function fila.resolve_tickets(integer) is 'When at least min_unresolved tickets were handed out since the last status change, take the dispatch lock exclusively (it waits for the submits in flight) and record which are jobs and which gaps, so that queue_position and watched_jobs place them by arithmetic. Returns how many tickets it resolved (0: too few to bother). The worker''s poller calls it.';
+revoke execute on function fila.resolve_tickets(integer) from public;
+grant execute on function fila.resolve_tickets(integer) to fila_worker;

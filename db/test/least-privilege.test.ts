@@ -45,6 +45,7 @@ const allowlist: Record<string, ProcessRole[]> = {
   'fila.holds_slot(fila.job_status)': ['fila_app', 'fila_worker'], // queue_overview, stale_jobs and the account views call it as their reader
   // the worker
   'fila.dispatch()': ['fila_worker'],
+  'fila.resolve_tickets(integer)': ['fila_worker'], // the poller, after a burst of submits
   'fila.mark_running(uuid,text)': ['fila_worker'],
   'fila.finish_job(uuid,fila.job_status,jsonb,text)': ['fila_worker'],
   'fila.requeue_job(uuid,text)': ['fila_worker'],

@@ -191,6 +191,52 @@ describe('parallel submits', () => {
     expect(await expectExactPositions()).toBe(8);
   });
 
+  it('resolves a burst of tickets without a status change, only past the threshold and only after the submits in flight', async () => {
+    await fillSlots();
+    const resolved = async () => Number((await t.admin.query<{ n: string }>('select tickets_resolved as n from fila.dispatch_state')).rows[0]!.n);
+    const c = await pool.connect();
+    try {
+      for (let i = 0; i < 6; i++) {
+        if (i === 2) { // a rolled-back ticket: a gap once resolved
+          await c.query('begin');
+          await new FilaDb(c).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(i) });
+          await c.query('rollback');
+        } else {
+          await submit(t.fila, i);
+        }
+      }
+    } finally {
+      c.release();
+    }
+    const before = await resolved();
+    // seven handed out since the last status change (the last dispatcher's own ticket came after
+    // its lock, then the six): too few to bother below eight
+    expect(await t.fila.resolveTickets(8)).toBe(0);
+    expect(await resolved()).toBe(before);
+
+    const [a, b] = [await pool.connect(), await pool.connect()];
+    try {
+      await a.query('begin');
+      const open = await new FilaDb(a).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(7) });
+      const pid = await backendPid(b);
+      const resolving = new FilaDb(b).resolveTickets(1);
+      // it waits for the submit in flight: its ticket is neither a job nor a gap yet
+      await waitFor('resolve_tickets to wait for the dispatch lock', async () => (await waitEvent(pid)).wait_event === 'advisory');
+      expect(await resolved()).toBe(before);
+      await a.query('commit');
+      expect(await resolving).toBe(8);
+      expect(await resolved()).toBe(Number(open.job.queue_seq));
+      expect(Number(open.job.queue_seq) - before).toBe(8);
+    } finally {
+      a.release();
+      b.release();
+    }
+    const { rows: [g] } = await t.admin.query<{ n: number }>(
+      'select count(*)::int as n from fila.ticket_gaps where queue_seq > $1', [before]);
+    expect(g!.n).toBe(1);
+    expect(await expectExactPositions()).toBe(6);
+  });
+
   it('refuses a submit under REPEATABLE READ, where its free-slot check could not see what committed', async () => {
     const c = await pool.connect();
     try {
