@@ -143,6 +143,13 @@ export async function httpPhase(ctx: Ctx, url: string): Promise<HttpResult> {
     const { url: imageUrl } = (await up.json()) as { url: string };
     let next = 0;
     const body = JSON.stringify({ tool: 'upscaler', input: { image_url: imageUrl, category: 'pessoas' } });
+    // warm up (the first requests compile, open pool connections, plan statements): not measured
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(`${api.url}/v1/jobs`, {
+        method: 'POST', body, headers: { 'content-type': 'application/json', authorization: `Bearer ${tokens[next++]!}` },
+      });
+      if (res.status !== 201) throw new Error(`warm-up POST /v1/jobs: ${res.status} ${await res.text()}`);
+    }
     const connections = 32;
     const before = (await queueCounts(url)).queued;
     const result = await autocannon({
@@ -162,6 +169,7 @@ export async function httpPhase(ctx: Ctx, url: string): Promise<HttpResult> {
     };
     ctx.log(`POST /v1/jobs, ${connections} connections: ${r.rps.toFixed(0)} req/s (p50 ${r.p50_ms} ms, p99 ${r.p99_ms} ms), ${r.non2xx} non-2xx, ${created} jobs created`);
     if (r.non2xx > 0) throw new Error(`POST /v1/jobs answered ${r.non2xx} non-2xx: the phase measured refusals, not submits`);
+    if (created === 0) throw new Error(`POST /v1/jobs created no job within ${ctx.sizes.seconds} s (${result.requests.total} requests answered): the phase measured nothing`);
     return r;
   } finally {
     await api.child.stop();
