@@ -86,7 +86,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     maxSize: deps.maxJsonBytes ?? 256 * 1024,
     onError: () => { throw new ApiError(413, 'payload_too_large', 'Corpo da requisição grande demais.'); },
   });
-  app.use('*', async (c, next) => (c.req.path === '/v1/uploads' ? next() : jsonLimit(c, next)));
+  // GET and HEAD carry no body; bodyLimit would build the whole fetch Request to find that out (kept
+  // for as long as the connection lasts: an event stream's whole life)
+  const noBody = (method: string) => method === 'GET' || method === 'HEAD';
+  app.use('*', async (c, next) => (c.req.path === '/v1/uploads' || noBody(c.req.method) ? next() : jsonLimit(c, next)));
   app.use('*', storableJson());
 
   app.onError((e, c) => {
