@@ -4,8 +4,11 @@
 //   (00019; bursts coalesce), ONE statement (fila.watched_jobs) reads the status, position and ETA
 //   of every watched job, and each stream is pushed only when its job's status, position, ETA or
 //   outputs changed (the event's text is made once per job, whatever its number of streams; a
-//   stream keeps only those few fields, the job's JSON is kept once per job); a completed job's streams stay open until no copy of its outputs is pending
+//   stream keeps only those few fields, the job's JSON is kept once per job); a completed job's
+//   streams stay open until no copy of its outputs is pending
 //   (the copy's URL replaces the provider's after the job completed);
+// - a burst of opening streams: one statement for just the jobs attached meanwhile (not every
+//   watched job again for each);
 // - while some watched job is queued, the same statement runs every few seconds, so the ETA
 //   counts down without a query per stream;
 // - presence (a queued job with an open stream counts as seen): one fila.touch_jobs for all
@@ -98,7 +101,10 @@ export class JobEventsHub {
   private open = 0;
   private stopped = false;
   private refreshing: Promise<void> | null = null;
+  /** every watched job is to be re-read */
   private dirty = false;
+  /** jobs attached since the last statement began (read alone when nothing asks for all) */
+  private readonly fresh = new Set<string>();
   private epoch = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
@@ -249,7 +255,8 @@ export class JobEventsHub {
     if (watched) watched.streams.push(stream);
     else this.watchers.set(a.jobId, { json: initial, streams: [stream] });
     if (stream.own && initial.status === 'queued' && initial.presence) this.touch([stream]);
-    this.poke();
+    this.fresh.add(a.jobId);
+    this.schedule();
     return () => this.detach(stream);
   }
 
@@ -301,18 +308,27 @@ export class JobEventsHub {
 
   /** Re-read every watched job soon (coalesced). */
   poke(): void {
-    if (this.stopped) return;
-    if (this.refreshing) {
-      this.dirty = true;
-      return;
-    }
-    this.refreshing = this.refreshLoop().finally(() => { this.refreshing = null; });
+    this.dirty = true;
+    this.schedule();
   }
 
+  private schedule(): void {
+    if (this.stopped || this.refreshing) return; // a running loop sees what was asked meanwhile
+    this.refreshing = this.refreshLoop().finally(() => {
+      this.refreshing = null;
+      // asked for between the loop's last look and now
+      if (this.dirty || this.fresh.size > 0) this.schedule();
+    });
+  }
+
+  /** One statement per round: every watched job when something may have moved them all (a
+   *  transition, an ETA tick, a reconnect), else only the jobs attached since the last round began
+   *  (a burst of opening streams re-reads just those, not every stream's job again). */
   private async refreshLoop(): Promise<void> {
-    do {
+    while ((this.dirty || this.fresh.size > 0) && !this.stopped) {
+      const ids = this.dirty ? [...this.watchers.keys()] : [...this.fresh].filter((id) => this.watchers.has(id));
       this.dirty = false;
-      const ids = [...this.watchers.keys()];
+      this.fresh.clear();
       if (ids.length === 0) continue;
       const epoch = ++this.epoch;
       try {
@@ -330,7 +346,7 @@ export class JobEventsHub {
         // the next notification or ETA tick tries again
         this.opts.logger.error({ err }, 're-reading watched jobs failed');
       }
-    } while (this.dirty && !this.stopped);
+    }
   }
 
   /** `json`: the job's JSON when it is not queued (null: it stays queued, only its place and ETA moved). */
