@@ -89,6 +89,9 @@ interface Watched {
   streams: Stream[];
 }
 
+/** Events written to streams before the hub lets the event loop turn. */
+const writesPerTurn = 500;
+
 /** The outputs as users see them (each url is fila's copy once it landed): a copy that settled changes them. */
 function outputsText(json: JobJson): string {
   return JSON.stringify(json.outputs);
@@ -334,13 +337,20 @@ export class JobEventsHub {
       try {
         const rows = await this.opts.fila.watchedJobs(ids);
         this.opts.onRefresh?.();
+        let written = 0;
         for (const row of rows) {
           const watched = this.watchers.get(row.id);
           // streams that attached after this statement began wait for the next one
           if (!watched?.streams.some((s) => !s.closed && s.readyEpoch < epoch)) continue;
           // back to queued after a requeue: the slot's fields are gone too, read the whole job once
           const json = row.json ?? (watched.json.status === 'queued' ? null : (await this.opts.fila.job(row.id)).json);
-          this.apply(row, json, epoch);
+          written += this.apply(row, json, epoch);
+          if (written >= writesPerTurn) {
+            // let what was written leave (the sockets are uncorked between turns) before writing more:
+            // thousands of events never wait in memory at once, and other work is not held up
+            written = 0;
+            await new Promise<void>((resolve) => { setImmediate(resolve); });
+          }
         }
       } catch (err) {
         // the next notification or ETA tick tries again
@@ -349,17 +359,23 @@ export class JobEventsHub {
     }
   }
 
-  /** `json`: the job's JSON when it is not queued (null: it stays queued, only its place and ETA moved). */
-  private apply(row: WatchedJob, json: JobJson | null, epoch: number): void {
+  /** `json`: the job's JSON when it is not queued (null: it stays queued, only its place and ETA
+   *  moved). Returns how many streams were written to. */
+  private apply(row: WatchedJob, json: JobJson | null, epoch: number): number {
     const watched = this.watchers.get(row.id);
-    if (!watched) return;
-    const last = watched.json;
-    // a queued job keeps what it was read with, at its new place
-    const next = json && !(last.status === 'queued' && json.status === 'queued') ? json : { ...last, position: row.position, eta: row.eta };
+    if (!watched) return 0;
+    let next = watched.json;
+    if (json && !(next.status === 'queued' && json.status === 'queued')) next = json;
+    else {
+      // a queued job keeps what it was read with, at its new place (the hub's own copy: changed in place)
+      next.position = row.position;
+      next.eta = row.eta;
+    }
     watched.json = next;
     const outputs = outputsText(next);
     const settled = isSettled(next);
     let text: string | null = null; // serialised once for all of the job's streams
+    let written = 0;
     for (const s of settled ? [...watched.streams] : watched.streams) {
       if (s.closed || s.readyEpoch >= epoch) continue;
       if (s.status === next.status && s.position === next.position && s.eta === next.eta && s.outputs === outputs) continue;
@@ -369,11 +385,13 @@ export class JobEventsHub {
       s.outputs = outputs;
       text ??= sseJobEvent(next);
       s.sink.write(text);
+      written++;
       if (settled) {
         this.detach(s);
         s.sink.close();
       }
     }
+    return written;
   }
 
   async stop(): Promise<void> {
