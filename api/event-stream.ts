@@ -50,7 +50,7 @@ export async function jobEventStream(c: Context<AppEnv>, deps: AppDeps, jobId: s
  * state), and heartbeats are skipped. Everything a stream holds is released once, when the response
  * closes: after its end, or when the client goes away (a closed tab), or a write failed.
  */
-class SseResponse implements StreamSink {
+export class SseResponse implements StreamSink {
   private detach: (() => void) | null = null;
   /** the socket is full: the latest event waits for 'drain' */
   private blocked = false;
