@@ -28,11 +28,16 @@ export async function jobEventStream(c: Context<AppEnv>, deps: AppDeps, jobId: s
   const { json: initial } = await fila.job(jobId, scope);
   const release = hub.reserve(caller.userId); // 429 past a cap, before anything is opened
   const first = sseJobEvent(initial, retryMs);
-  outgoing.writeHead(200, {
-    'cache-control': 'no-cache', connection: 'keep-alive', 'content-type': 'text/event-stream',
-    'transfer-encoding': 'chunked', 'x-accel-buffering': 'no', // nginx: do not buffer the stream
-    'x-request-id': c.var.requestId,
-  });
+  try {
+    outgoing.writeHead(200, {
+      'cache-control': 'no-cache', connection: 'keep-alive', 'content-type': 'text/event-stream',
+      'transfer-encoding': 'chunked', 'x-accel-buffering': 'no', // nginx: do not buffer the stream
+      'x-request-id': c.var.requestId,
+    });
+  } catch (err) {
+    release(); // nothing was opened: onError answers
+    throw err;
+  }
   const sink = new SseResponse(outgoing, release, metrics, deps.logger, { req_id: c.var.requestId, user_id: caller.userId, job_id: jobId });
   try {
     sink.write(first);
