@@ -13,7 +13,7 @@ import { mountToolPages } from './tool-pages/index.ts';
 import { requireAuth, requireOperator, type TokenAudience } from './auth.ts';
 import type { InputCheckOptions } from './input-check.ts';
 import { storableJson } from './json-text.ts';
-import type { AppEnv } from './context.ts';
+import { nodeResponse, type AppEnv } from './context.ts';
 import { ApiError, errorBody, invalidInput, toErrorResponse, zodDetails } from './errors.ts';
 import type { JobEventsHub } from './job-events.ts';
 import type { ApiMetrics } from './metrics.ts';
@@ -75,7 +75,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.header('x-request-id', requestId);
     const started = performance.now();
     await next();
-    c.header('x-request-id', requestId);
+    // a response the route wrote to Node itself (an event stream) has its headers sent, this one among them
+    if (!nodeResponse(c)?.headersSent) c.header('x-request-id', requestId);
     metrics.httpRequests.inc({ method: c.req.method, status: String(c.res.status) });
     // the path only: a webhook's token travels in the query string
     c.var.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request');
@@ -85,7 +86,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     maxSize: deps.maxJsonBytes ?? 256 * 1024,
     onError: () => { throw new ApiError(413, 'payload_too_large', 'Corpo da requisição grande demais.'); },
   });
-  app.use('*', async (c, next) => (c.req.path === '/v1/uploads' ? next() : jsonLimit(c, next)));
+  // GET and HEAD carry no body; bodyLimit would build the whole fetch Request to find that out (kept
+  // for as long as the connection lasts: an event stream's whole life)
+  const noBody = (method: string) => method === 'GET' || method === 'HEAD';
+  app.use('*', async (c, next) => (c.req.path === '/v1/uploads' || noBody(c.req.method) ? next() : jsonLimit(c, next)));
   app.use('*', storableJson());
 
   app.onError((e, c) => {

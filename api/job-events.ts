@@ -3,8 +3,12 @@
 // - one LISTEN connection on `fila_jobs`; after a transition or a copy of an output that settled
 //   (00019; bursts coalesce), ONE statement (fila.watched_jobs) reads the status, position and ETA
 //   of every watched job, and each stream is pushed only when its job's status, position, ETA or
-//   outputs changed; a completed job's streams stay open until no copy of its outputs is pending
+//   outputs changed (the event's text is made once per job, whatever its number of streams; a
+//   stream keeps only those few fields, the job's JSON is kept once per job); a completed job's
+//   streams stay open until no copy of its outputs is pending
 //   (the copy's URL replaces the provider's after the job completed);
+// - a burst of opening streams: one statement for just the jobs attached meanwhile (not every
+//   watched job again for each);
 // - while some watched job is queued, the same statement runs every few seconds, so the ETA
 //   counts down without a query per stream;
 // - presence (a queued job with an open stream counts as seen): one fila.touch_jobs for all
@@ -21,11 +25,20 @@ export interface Transition { job_id: string; status: JobStatus }
 /** A copy of an output settled (copied, refused or failed): the job's outputs changed, not its status. */
 export interface CopySettled { job_id: string; output_index: number; copy_status: string }
 
+/** One `job` event as Server-Sent Events text (`retry` on a stream's first event). JSON text has no
+ *  line breaks, so the data is one `data:` line. */
+export function sseJobEvent(json: JobJson, retryMs?: number): string {
+  return `event: job\ndata: ${JSON.stringify(json)}\n${retryMs === undefined ? '' : `retry: ${retryMs}\n`}\n`;
+}
+
+/** The comment heartbeat. */
+export const ssePing = ': ping\n\n';
+
 /** Where one stream's events go (the SSE response). */
 export interface StreamSink {
-  send(json: JobJson): void;
-  ping(): void;
-  /** the job is terminal (after its last event) or the hub is stopping */
+  /** a whole SSE event or comment; every stream of a job gets the same string for the same change */
+  write(text: string): void;
+  /** the job is settled (after its last event) or the hub is stopping */
   close(): void;
 }
 
@@ -53,31 +66,48 @@ export interface JobEventsHubOptions {
   maxStreams?: number;
 }
 
+/** One open stream: what it was last sent, as the few fields a change is judged by (not the JSON). */
 interface Stream {
   jobId: string;
   userId: string;
   /** the caller owns the job (an operator watching someone's job does not keep it alive) */
   own: boolean;
   sink: StreamSink;
-  last: JobJson;
+  status: JobStatus;
+  position: number | null;
+  eta: number | null;
+  /** JSON text of the outputs (the same string for every stream of the job) */
+  outputs: string;
   /** refreshes that began before this stream's first read carry older news: ignored */
   readyEpoch: number;
   closed: boolean;
 }
 
+/** A watched job: its streams, and its JSON as last read (one per job, not per stream). */
+interface Watched {
+  json: JobJson;
+  streams: Stream[];
+}
+
+/** Events written to streams before the hub lets the event loop turn. */
+const writesPerTurn = 500;
+
 /** The outputs as users see them (each url is fila's copy once it landed): a copy that settled changes them. */
-function sameOutputs(a: JobJson, b: JobJson): boolean {
-  return JSON.stringify(a.outputs) === JSON.stringify(b.outputs);
+function outputsText(json: JobJson): string {
+  return JSON.stringify(json.outputs);
 }
 
 export class JobEventsHub {
   private client: pg.Client | null = null;
-  private readonly watchers = new Map<string, Set<Stream>>();
+  private readonly watchers = new Map<string, Watched>();
   private readonly perUser = new Map<string, number>();
   private open = 0;
   private stopped = false;
   private refreshing: Promise<void> | null = null;
+  /** every watched job is to be re-read */
   private dirty = false;
+  /** jobs attached since the last statement began (read alone when nothing asks for all) */
+  private readonly fresh = new Set<string>();
   private epoch = 0;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private reconnectDelay: number;
@@ -110,7 +140,7 @@ export class JobEventsHub {
       this.timers.push(timer);
     };
     every(this.opts.etaRefreshMs ?? 2000, () => { if (this.anyQueued()) this.poke(); });
-    every(this.opts.heartbeatMs ?? 15_000, () => { for (const s of this.streams()) s.sink.ping(); });
+    every(this.opts.heartbeatMs ?? 15_000, () => { for (const s of this.streams()) s.sink.write(ssePing); });
     every(this.presenceEveryMs, () => { this.beat(); this.touchAll(); });
   }
 
@@ -219,38 +249,42 @@ export class JobEventsHub {
    * this triggers began after the read.
    */
   attach(a: { jobId: string; userId: string; own: boolean; initial: JobJson; sink: StreamSink }): () => void {
-    const stream: Stream = { jobId: a.jobId, userId: a.userId, own: a.own, sink: a.sink, last: a.initial, readyEpoch: this.epoch, closed: false };
-    let set = this.watchers.get(a.jobId);
-    if (!set) {
-      set = new Set();
-      this.watchers.set(a.jobId, set);
-    }
-    set.add(stream);
-    if (stream.own && a.initial.status === 'queued' && a.initial.presence) this.touch([stream]);
-    this.poke();
+    const { initial } = a;
+    const stream: Stream = {
+      jobId: a.jobId, userId: a.userId, own: a.own, sink: a.sink, status: initial.status, position: initial.position,
+      eta: initial.eta, outputs: outputsText(initial), readyEpoch: this.epoch, closed: false,
+    };
+    const watched = this.watchers.get(a.jobId);
+    if (watched) watched.streams.push(stream);
+    else this.watchers.set(a.jobId, { json: initial, streams: [stream] });
+    if (stream.own && initial.status === 'queued' && initial.presence) this.touch([stream]);
+    this.fresh.add(a.jobId);
+    this.schedule();
     return () => this.detach(stream);
   }
 
   private detach(stream: Stream): void {
+    if (stream.closed) return;
     stream.closed = true;
-    const s = this.watchers.get(stream.jobId);
-    if (!s) return;
-    s.delete(stream);
-    if (s.size === 0) this.watchers.delete(stream.jobId);
+    const watched = this.watchers.get(stream.jobId);
+    if (!watched) return;
+    const i = watched.streams.indexOf(stream);
+    if (i >= 0) watched.streams.splice(i, 1);
+    if (watched.streams.length === 0) this.watchers.delete(stream.jobId);
   }
 
   get watcherCount(): number {
     let n = 0;
-    for (const s of this.watchers.values()) n += s.size;
+    for (const w of this.watchers.values()) n += w.streams.length;
     return n;
   }
 
   private *streams(): Iterable<Stream> {
-    for (const set of this.watchers.values()) yield* set;
+    for (const w of this.watchers.values()) yield* w.streams;
   }
 
   private anyQueued(): boolean {
-    for (const s of this.streams()) if (s.last.status === 'queued') return true;
+    for (const s of this.streams()) if (s.status === 'queued') return true;
     return false;
   }
 
@@ -261,7 +295,12 @@ export class JobEventsHub {
   }
 
   private touchAll(): void {
-    this.touch([...this.streams()].filter((s) => s.own && s.last.status === 'queued' && s.last.presence));
+    const streams: Stream[] = [];
+    for (const w of this.watchers.values()) {
+      if (!w.json.presence) continue;
+      for (const s of w.streams) if (s.own && s.status === 'queued') streams.push(s);
+    }
+    this.touch(streams);
   }
 
   private touch(streams: Stream[]): void {
@@ -272,53 +311,87 @@ export class JobEventsHub {
 
   /** Re-read every watched job soon (coalesced). */
   poke(): void {
-    if (this.stopped) return;
-    if (this.refreshing) {
-      this.dirty = true;
-      return;
-    }
-    this.refreshing = this.refreshLoop().finally(() => { this.refreshing = null; });
+    this.dirty = true;
+    this.schedule();
   }
 
+  private schedule(): void {
+    if (this.stopped || this.refreshing) return; // a running loop sees what was asked meanwhile
+    this.refreshing = this.refreshLoop().finally(() => {
+      this.refreshing = null;
+      // asked for between the loop's last look and now
+      if (this.dirty || this.fresh.size > 0) this.schedule();
+    });
+  }
+
+  /** One statement per round: every watched job when something may have moved them all (a
+   *  transition, an ETA tick, a reconnect), else only the jobs attached since the last round began
+   *  (a burst of opening streams re-reads just those, not every stream's job again). */
   private async refreshLoop(): Promise<void> {
-    do {
+    while ((this.dirty || this.fresh.size > 0) && !this.stopped) {
+      const ids = this.dirty ? [...this.watchers.keys()] : [...this.fresh].filter((id) => this.watchers.has(id));
       this.dirty = false;
-      const ids = [...this.watchers.keys()];
+      this.fresh.clear();
       if (ids.length === 0) continue;
       const epoch = ++this.epoch;
       try {
         const rows = await this.opts.fila.watchedJobs(ids);
         this.opts.onRefresh?.();
-        for (const row of rows) await this.apply(row, epoch);
+        let written = 0;
+        for (const row of rows) {
+          const watched = this.watchers.get(row.id);
+          // streams that attached after this statement began wait for the next one
+          if (!watched?.streams.some((s) => !s.closed && s.readyEpoch < epoch)) continue;
+          // back to queued after a requeue: the slot's fields are gone too, read the whole job once
+          const json = row.json ?? (watched.json.status === 'queued' ? null : (await this.opts.fila.job(row.id)).json);
+          written += this.apply(row, json, epoch);
+          if (written >= writesPerTurn) {
+            // let what was written leave (the sockets are uncorked between turns) before writing more:
+            // thousands of events never wait in memory at once, and other work is not held up
+            written = 0;
+            await new Promise<void>((resolve) => { setImmediate(resolve); });
+          }
+        }
       } catch (err) {
         // the next notification or ETA tick tries again
         this.opts.logger.error({ err }, 're-reading watched jobs failed');
       }
-    } while (this.dirty && !this.stopped);
+    }
   }
 
-  private async apply(row: WatchedJob, epoch: number): Promise<void> {
-    const set = this.watchers.get(row.id);
-    if (!set) return;
-    const targets = [...set].filter((s) => s.readyEpoch < epoch);
-    if (targets.length === 0) return;
-    let next: JobJson | null = row.json;
-    if (!next) {
-      const last = targets[0]!.last;
-      // back to queued after a requeue: the slot's fields are gone too, read the whole job once
-      next = last.status === 'queued' ? { ...last, position: row.position, eta: row.eta } : (await this.opts.fila.job(row.id)).json;
+  /** `json`: the job's JSON when it is not queued (null: it stays queued, only its place and ETA
+   *  moved). Returns how many streams were written to. */
+  private apply(row: WatchedJob, json: JobJson | null, epoch: number): number {
+    const watched = this.watchers.get(row.id);
+    if (!watched) return 0;
+    let next = watched.json;
+    if (json && !(next.status === 'queued' && json.status === 'queued')) next = json;
+    else {
+      // a queued job keeps what it was read with, at its new place (the hub's own copy: changed in place)
+      next.position = row.position;
+      next.eta = row.eta;
     }
-    for (const s of targets) {
-      if (s.closed) continue;
-      const l = s.last;
-      if (l.status === next.status && l.position === next.position && l.eta === next.eta && sameOutputs(l, next)) continue;
-      s.last = s.last.status === 'queued' && next.status === 'queued' ? { ...s.last, position: next.position, eta: next.eta } : next;
-      s.sink.send(s.last);
-      if (isSettled(next)) {
+    watched.json = next;
+    const outputs = outputsText(next);
+    const settled = isSettled(next);
+    let text: string | null = null; // serialised once for all of the job's streams
+    let written = 0;
+    for (const s of settled ? [...watched.streams] : watched.streams) {
+      if (s.closed || s.readyEpoch >= epoch) continue;
+      if (s.status === next.status && s.position === next.position && s.eta === next.eta && s.outputs === outputs) continue;
+      s.status = next.status;
+      s.position = next.position;
+      s.eta = next.eta;
+      s.outputs = outputs;
+      text ??= sseJobEvent(next);
+      s.sink.write(text);
+      written++;
+      if (settled) {
         this.detach(s);
         s.sink.close();
       }
     }
+    return written;
   }
 
   async stop(): Promise<void> {
