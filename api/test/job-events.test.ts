@@ -1,86 +1,99 @@
-// The hub alone, over a stand-in for the database: which jobs each statement reads, and what each
-// stream is sent. (events.test.ts runs the same paths over HTTP and PostgreSQL.)
+// The hub alone, over real PostgreSQL: which jobs each of its statements reads, and what each
+// stream is sent. The database is real; a subclass of FilaDb only records the ids each
+// watched_jobs statement was asked for. (events.test.ts runs the same paths over HTTP.)
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
-import type { FilaDb, JobJson, WatchedJob } from '../../db/fila.ts';
-import { JobEventsHub, sseJobEvent, type StreamSink } from '../job-events.ts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FilaDb, type Job, type JobJson } from '../../db/fila.ts';
+import { createTestDatabase, type TestDatabase } from '../../dev/test-support/database.ts';
+import { fundedUser, upscaleInput } from '../../dev/test-support/fixtures.ts';
 import { waitFor } from '../../dev/test-support/wait.ts';
+import { JobEventsHub, type StreamSink } from '../job-events.ts';
 
-function queuedJob(id: string, position: number): JobJson {
-  return {
-    id, eta: 60, tool: 'upscaler', error: null, input: { category: 'pessoas', image_url: 'https://files.example.com/a.png' },
-    status: 'queued', account: null, outputs: null, user_id: `user-${id}`, position, presence: false,
-    created_at: '2026-01-01T00:00:00+00:00', running_at: null, started_at: null, credit_cost: 2, deadline_at: null,
-    finished_at: null, provider_task_id: null,
-  } as JobJson;
+let t: TestDatabase;
+beforeAll(async () => { t = await createTestDatabase(); });
+afterAll(async () => { await t.drop(); });
+beforeEach(async () => {
+  const { rows } = await t.admin.query<{ id: string }>(`select id from fila.jobs where status in ('queued','starting','running')`);
+  for (const r of rows) await t.fila.cancelJob(r.id, null);
+});
+
+/** The real database; every watched_jobs statement's ids and every finished statement counted. */
+class RecordingDb extends FilaDb {
+  reads: string[][] = [];
+  refreshes = 0;
+  override async watchedJobs(ids: readonly string[]) {
+    this.reads.push([...ids]);
+    return super.watchedJobs(ids);
+  }
+  /** all statements asked for have come back and been applied (onRefresh runs after each) */
+  idle(): boolean { return this.refreshes === this.reads.length; }
 }
 
-/** watched_jobs answers from `places`; every statement's ids are kept. A hub whose statements have
- *  all come back (onRefresh: after each one, its rows applied in the same turn) is idle. */
-function fakeDb(places: Map<string, number>) {
-  const reads: string[][] = [];
-  const done = { refreshes: 0 };
-  const fila = {
-    watchedJobs: (ids: readonly string[]) => {
-      reads.push([...ids]);
-      return Promise.resolve(ids.map((id): WatchedJob => ({ id, status: 'queued', position: places.get(id)!, eta: 60, json: null })));
-    },
-    touchJobs: () => Promise.resolve(),
-  } as unknown as FilaDb;
-  return { fila, reads, done, idle: () => done.refreshes === reads.length };
+async function submit(n: number): Promise<Job> {
+  return (await t.fila.submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(n) })).job;
 }
 
 function sink(): StreamSink & { texts: string[]; closed: boolean } {
-  const s = { texts: [] as string[], closed: false, write: (t: string) => { s.texts.push(t); }, close: () => { s.closed = true; } };
+  const s = { texts: [] as string[], closed: false, write: (x: string) => { s.texts.push(x); }, close: () => { s.closed = true; } };
   return s;
 }
 
+/** The `position` of each `job` event a stream was sent. */
+const places = (s: { texts: string[] }) => s.texts.map((x) => (JSON.parse(/^data: (.*)$/m.exec(x)![1]!) as JobJson).position);
+
+function hubOver(db: RecordingDb): JobEventsHub {
+  return new JobEventsHub({ databaseUrl: t.url, fila: db, logger: pino({ level: 'silent' }), onRefresh: () => { db.refreshes++; } });
+}
+
 describe('JobEventsHub', () => {
-  it('reads only the jobs attached since the last statement for a burst of opening streams, and every job after a transition', async () => {
-    const places = new Map([['a', 1], ['b', 2], ['c', 3]]);
-    const { fila, reads, done, idle } = fakeDb(places);
-    const hub = new JobEventsHub({ databaseUrl: 'postgres://unused', fila, logger: pino({ level: 'silent' }), onRefresh: () => { done.refreshes++; } });
-    const attach = (id: string) => {
+  it('reads only the jobs attached since its last statement for a burst of opening streams, and every watched job in one statement after a transition', async () => {
+    const holders = [await submit(0), await submit(1), await submit(2)];
+    const [a, b, c] = [await submit(3), await submit(4), await submit(5)];
+    const db = new RecordingDb(t.pool(null, 2));
+    const hub = hubOver(db);
+    await hub.start();
+    const attach = async (j: Job) => {
       const s = sink();
-      hub.attach({ jobId: id, userId: `user-${id}`, own: true, initial: queuedJob(id, places.get(id)!), sink: s });
+      hub.attach({ jobId: j.id, userId: j.user_id, own: true, initial: (await t.fila.job(j.id)).json, sink: s });
       return s;
     };
-    const a = attach('a');
-    await waitFor('the first read', () => reads.length === 1 && idle());
-    const b = attach('b');
-    const c = attach('c');
-    await waitFor('the reads for b and c', () => reads.flat().includes('c') && idle());
+    const sa = await attach(a!);
+    await waitFor('the first read', () => db.reads.length === 1 && db.idle());
+    const sb = await attach(b!);
+    const sc = await attach(c!);
+    await waitFor('the reads for b and c', () => db.reads.flat().includes(c!.id) && db.idle());
     // a is not read again for streams that opened on other jobs
-    expect(reads.slice(1).flat().sort()).toEqual(['b', 'c']);
+    expect(db.reads.slice(1).flat().sort()).toEqual([b!.id, c!.id].sort());
+    expect([sa, sb, sc].every((s) => s.texts.length === 0)).toBe(true); // nothing changed yet
 
-    // a transition: every watched job in one statement, each stream told its new place
-    places.set('a', 0);
-    places.set('b', 1);
-    places.set('c', 2);
-    const before = reads.length;
-    hub.poke();
-    await waitFor('everyone moved', () => [a, b, c].every((s) => s.texts.length === 1));
-    expect(reads.slice(before)).toEqual([['a', 'b', 'c']]);
-    expect(b.texts).toEqual([sseJobEvent({ ...queuedJob('b', 2), position: 1 })]);
+    // a real transition (LISTEN): every watched job in one statement, each stream told its new place
+    const before = db.reads.length;
+    await t.fila.finishJob(holders[0]!.id, 'completed', [{ url: 'https://out.test/x.png', type: 'png' }], null);
+    await waitFor('a started and b, c moved up', () => places(sb).at(-1) === 1 && places(sc).at(-1) === 2 && sa.texts.length > 0);
+    expect(db.reads.slice(before)[0]!.sort()).toEqual([a!.id, b!.id, c!.id].sort());
+    expect((JSON.parse(/^data: (.*)$/m.exec(sa.texts.at(-1)!)![1]!) as JobJson).status).toBe('starting');
     await hub.stop();
-    expect([a, b, c].every((s) => s.closed)).toBe(true);
+    expect([sb, sc].every((s) => s.closed)).toBe(true);
   });
 
   it('sends the same event to every stream of a job, and nothing to a stream whose job did not change', async () => {
-    const places = new Map([['a', 1]]);
-    const { fila, reads, done, idle } = fakeDb(places);
-    const hub = new JobEventsHub({ databaseUrl: 'postgres://unused', fila, logger: pino({ level: 'silent' }), onRefresh: () => { done.refreshes++; } });
+    for (let i = 0; i < 3; i++) await submit(i);
+    const [x, y] = [await submit(3), await submit(4)];
+    const db = new RecordingDb(t.pool(null, 2));
+    const hub = hubOver(db);
+    await hub.start();
+    const initial = (await t.fila.job(y!.id)).json;
     const streams = [sink(), sink(), sink()];
-    for (const s of streams) hub.attach({ jobId: 'a', userId: 'user-a', own: true, initial: queuedJob('a', 1), sink: s });
-    await waitFor('read', () => reads.length >= 1 && idle());
-    const before = reads.length;
-    hub.poke();
-    await waitFor('read again', () => reads.length > before && idle());
+    for (const s of streams) hub.attach({ jobId: y!.id, userId: y!.user_id, own: true, initial, sink: s });
+    await waitFor('read', () => db.reads.length >= 1 && db.idle());
+    const before = db.reads.length;
+    hub.poke(); // a statement that finds nothing changed
+    await waitFor('read again', () => db.reads.length > before && db.idle());
     expect(streams.every((s) => s.texts.length === 0)).toBe(true);
-    places.set('a', 0);
-    hub.poke();
+    await t.fila.cancelJob(x!.id, null); // y moves from 2 to 1
     await waitFor('moved', () => streams.every((s) => s.texts.length === 1));
     expect(new Set(streams.map((s) => s.texts[0])).size).toBe(1);
+    expect(places(streams[0]!)).toEqual([1]);
     await hub.stop();
   });
 });
