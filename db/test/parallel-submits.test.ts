@@ -31,6 +31,24 @@ async function submit(fila: FilaDb, n = 0): Promise<Job> {
   return (await fila.submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(n) })).job;
 }
 
+/** `n` submits one after the other; those `rolledBack(i)` names draw a ticket and roll back (a gap). */
+async function submitSome(n: number, rolledBack: (i: number) => boolean): Promise<void> {
+  const c = await pool.connect();
+  try {
+    for (let i = 0; i < n; i++) {
+      if (rolledBack(i)) {
+        await c.query('begin');
+        await new FilaDb(c).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(i) });
+        await c.query('rollback');
+      } else {
+        await submit(t.fila, i);
+      }
+    }
+  } finally {
+    c.release();
+  }
+}
+
 async function fillSlots(): Promise<Job[]> {
   const jobs = [await submit(t.fila), await submit(t.fila), await submit(t.fila)];
   expect(jobs.map((j) => j.status)).toEqual(['starting', 'starting', 'starting']);
@@ -165,20 +183,7 @@ describe('parallel submits', () => {
 
   it('keeps queue_position exact across rolled-back tickets, before and after a transition resolves them', async () => {
     await fillSlots();
-    const c = await pool.connect();
-    try {
-      for (let i = 0; i < 12; i++) {
-        if (i % 3 === 1) {
-          await c.query('begin');
-          await new FilaDb(c).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(i) });
-          await c.query('rollback');
-        } else {
-          await submit(t.fila, i);
-        }
-      }
-    } finally {
-      c.release();
-    }
+    await submitSome(12, (i) => i % 3 === 1);
     // not resolved yet: positions past the last resolved ticket are counted directly
     expect(await expectExactPositions()).toBe(8);
     // a transition (exclusive lock) records the gaps; a cancel in the middle leaves a hole too
@@ -194,20 +199,7 @@ describe('parallel submits', () => {
   it('resolves a burst of tickets without a status change, only past the threshold and only after the submits in flight', async () => {
     await fillSlots();
     const resolved = async () => Number((await t.admin.query<{ n: string }>('select tickets_resolved as n from fila.dispatch_state')).rows[0]!.n);
-    const c = await pool.connect();
-    try {
-      for (let i = 0; i < 6; i++) {
-        if (i === 2) { // a rolled-back ticket: a gap once resolved
-          await c.query('begin');
-          await new FilaDb(c).submitJob({ userId: await fundedUser(t.fila), tool: 'upscaler', input: upscaleInput(i) });
-          await c.query('rollback');
-        } else {
-          await submit(t.fila, i);
-        }
-      }
-    } finally {
-      c.release();
-    }
+    await submitSome(6, (i) => i === 2); // the rolled-back ticket is a gap once resolved
     const before = await resolved();
     // seven handed out since the last status change (the last dispatcher's own ticket came after
     // its lock, then the six): too few to bother below eight
