@@ -365,12 +365,12 @@ export class FilaDb {
     return row ?? null;
   }
 
-  /** The poller's claim: per account at most maxPerAccount asks within any pollEverySeconds window, over all workers. */
   /** Resolve the tickets handed out since the last status change, when at least `minUnresolved`; how many it resolved. */
   async resolveTickets(minUnresolved: number): Promise<number> {
     return Number((await this.one(sql<{ n: string }>`select fila.resolve_tickets(${minUnresolved}) as n`)).n);
   }
 
+  /** The poller's claim: per account at most maxPerAccount asks within any pollEverySeconds window, over all workers. */
   async claimOverduePollsByAccount(maxPerAccount: number, pollEverySeconds: number): Promise<Job[]> {
     return this.rows(sql<Job>`select * from fila.claim_overdue_polls_by_account(${maxPerAccount}, make_interval(secs => ${pollEverySeconds}))`);
   }
