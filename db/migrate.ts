@@ -1,4 +1,5 @@
-// Migrations: fila's own (postgres-migrations, db/migrations/NNNNN_name.sql), then graphile-worker's.
+// Migrations: fila's own (postgres-migrations, db/migrations/NNNNN_name.sql, all pending files in
+// one transaction), then graphile-worker's.
 // postgres-migrations decides whether its table exists by looking for any relation called
 // `migrations` in any schema (Supabase has storage.migrations, graphile-worker has
 // graphile_worker.migrations), so it gets a schema of its own, created with its table before it
@@ -61,6 +62,8 @@ export async function pendingMigrations(url: string): Promise<PendingMigration[]
 export interface MigrateOptions {
   /** the tools configuration whose upscaler categories the database accepts (FILA_WORKFLOWS_FILE) */
   workflowsFile?: string;
+  /** fila's migration files (tests give a copy with a failing file added) */
+  migrationsDir?: string;
 }
 
 /**
@@ -73,9 +76,23 @@ export async function migrate(url: string, log: (line: string) => void = () => u
   // read first: a bad tools configuration stops the migration before anything is written
   const inputSchemas = toolInputJsonSchemas({ upscalerCategories: upscalerCategories(loadToolsConfig(opts.workflowsFile)) });
   const applied = await withClient(url, bookkeeping, async (client) => {
-    await ensureBookkeeping(client);
-    const done = await runPostgresMigrations({ client }, migrationsDir, { logger: (m) => log(m) });
-    return done.map((m) => m.fileName);
+    // postgres-migrations' own lock, taken here for the whole batch (session locks nest: its
+    // take and release inside are a count), so a second migrator waits for the commit below
+    await client.query(`select pg_advisory_lock(${migrationLock})`);
+    try {
+      await client.query('begin');
+      try {
+        await ensureBookkeeping(client);
+        const done = await runPostgresMigrations({ client: oneTransaction(client) }, opts.migrationsDir ?? migrationsDir, { logger: (m) => log(m) });
+        await client.query('commit');
+        return done.map((m) => m.fileName);
+      } catch (err) {
+        await client.query('rollback');
+        throw err;
+      }
+    } finally {
+      await client.query(`select pg_advisory_unlock(${migrationLock})`);
+    }
   });
   await runWorkerMigrations({ connectionString: url, logger: quietLogger(log) });
   await withClient(url, null, async (client) => {
@@ -127,6 +144,28 @@ export async function migrate(url: string, log: (line: string) => void = () => u
     }
   });
   return applied;
+}
+
+/** the key postgres-migrations 5.3 locks while it runs */
+const migrationLock = '-8525285245963000605';
+
+/**
+ * The client postgres-migrations is given: its per-file START TRANSACTION, COMMIT and ROLLBACK
+ * are left out, so every pending file runs in the caller's one transaction. Roles are
+ * cluster-wide and 00004 makes fila_worker a member of fila_app that 00014 takes back: committed
+ * file by file, every other fila database on the cluster saw its worker holding the API's
+ * rights in between. One transaction also means a failing file leaves no earlier file applied.
+ */
+function oneTransaction(client: pg.Client): pg.Client {
+  const perFile = /^\s*(start transaction|commit|rollback)\s*;?\s*$/i;
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop !== 'query') return Reflect.get(target, prop, receiver) as unknown;
+      return (text: unknown, ...rest: unknown[]) => typeof text === 'string' && perFile.test(text)
+        ? Promise.resolve({ command: text.trim().toUpperCase(), rowCount: null, oid: 0, fields: [], rows: [] })
+        : (target.query as (...args: unknown[]) => unknown)(text, ...rest);
+    },
+  });
 }
 
 function quietLogger(log: (line: string) => void): Logger {

@@ -4,7 +4,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { migrate, migrationsDir, pendingMigrations } from '../migrate.ts';
 import { databaseUrl } from '../../dev/test-support/urls.ts';
 
@@ -90,5 +92,57 @@ describe('migrations', () => {
       [{ id: 0, name: 'create-migrations-table' }, { id: 1, name: 'initialmigration' }]);
     expect(await query(url, `select * from public.migrations`)).toEqual([]);
     expect(await migrate(url)).toEqual([]);
+  });
+
+  // Roles are cluster-wide: 00004 makes fila_worker a member of fila_app and 00014 takes it back.
+  // Committed file by file, every other fila database on the cluster (production beside staging,
+  // a test beside a test) saw its worker able to submit, cancel and grant for as long as 00005
+  // to 00013 took. One transaction for the batch: nobody sees a half-migrated state.
+  it('never let another session see a half-migrated state: fila_worker is not a member of fila_app at any moment of a fresh migration', async () => {
+    const url = await emptyDatabase();
+    const observer = new pg.Client({ connectionString: serverUrl });
+    await observer.connect();
+    try {
+      expect((await observer.query<{ m: boolean }>(`select pg_has_role('fila_worker', 'fila_app', 'member') as m`)).rows[0]!.m).toBe(false);
+      let done = false;
+      let looks = 0;
+      let member = 0;
+      const watching = (async () => {
+        while (!done) {
+          const r = await observer.query<{ m: boolean }>(`select pg_has_role('fila_worker', 'fila_app', 'member') as m`);
+          looks++;
+          if (r.rows[0]!.m) member++;
+        }
+      })();
+      try {
+        await migrate(url);
+      } finally {
+        done = true;
+        await watching;
+      }
+      expect(looks).toBeGreaterThan(20); // the observer really looked while the migration ran
+      expect(member).toBe(0);
+    } finally {
+      await observer.end();
+    }
+  });
+
+  it('apply all pending files or none: a failing file leaves no earlier file applied', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'fila-migrations-'));
+    try {
+      cpSync(migrationsDir, dir, { recursive: true });
+      const next = String(migrationFiles.length + 1).padStart(5, '0');
+      writeFileSync(path.join(dir, `${next}_fails.sql`), 'select 1/0;\n');
+      const url = await emptyDatabase();
+      const error = await migrate(url, () => undefined, { migrationsDir: dir }).then(() => null, (e: Error) => e);
+      expect(error?.message).toMatch(/fails.*division by zero/s);
+      expect((await pendingMigrations(url)).map((m) => m.file)).toEqual(migrationFiles); // none of the real files applied
+      expect(await query(url, `select to_regnamespace('fila') is null as gone`)).toEqual([{ gone: true }]);
+      // and the same files without the failing one apply afterwards
+      rmSync(path.join(dir, `${next}_fails.sql`));
+      expect(await migrate(url, () => undefined, { migrationsDir: dir })).toEqual(['0_create-migrations-table.sql', ...migrationFiles]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
