@@ -370,7 +370,7 @@ UNION ALL
    FROM fila.jobs j
      JOIN fila.tools t ON t.tool = j.tool
   WHERE j.provider_cancel_requested_at IS NOT NULL AND (j.provider_task_ended_at IS NULL OR j.provider_task_ended_at < j.provider_cancel_requested_at) AND (j.status = ANY (ARRAY['failed'::fila.job_status, 'canceled'::fila.job_status])) AND j.account IS NOT NULL;
-comment on view fila.held_slots is 'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: a create was sent (or got no answer) and no task was named: the task may exist at the provider (held until its webhook records it as an orphan, or the create + the tool''s hard deadline). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline). Rows with held_until in the past hold nothing.';
+comment on view fila.held_slots is 'Ended jobs that still hold a slot of their account until held_until. why = create unanswered: a create was sent (or got no answer) and no task was named: the task may exist at the provider (held until its webhook records it as an orphan, or the create + the tool''s hard deadline; past that, until the account''s status is read again and, while RunningHub counts more tasks than fila runs, longer: fila._held_slot_count). why = provider cancel pending: the cancel of its task has not been answered (held until provider_task_ended, or the cancel + the tool''s hard deadline).';
 
 create view fila.job_timeline as
  SELECT e.job_id,
@@ -823,11 +823,29 @@ CREATE OR REPLACE FUNCTION fila._held_slot_count(p_account text DEFAULT NULL::te
  LANGUAGE plpgsql
  STABLE
 AS $function$
+declare
+  v_now timestamptz := clock_timestamp();
 begin
-  return (select count(*)::integer from fila.held_slots h
-          where h.held_until > clock_timestamp() and (p_account is null or h.account = p_account));
+  return
+    (select count(*)::integer from fila.held_slots h
+      where h.held_until > v_now and (p_account is null or h.account = p_account))
+    + coalesce((
+      select sum(e.unread + least(e.read, greatest(e.provider_running - coalesce(live.n, 0), 0)))::integer
+      from (select h.account, s.checked_at, coalesce(s.current_task_counts, 0) as provider_running,
+                   count(*) filter (where (s.checked_at is null or s.checked_at <= h.held_until)
+                                      and h.held_until > v_now - interval '10 minutes') as unread,
+                   count(*) filter (where s.checked_at > h.held_until) as read
+              from fila.held_slots h
+              left join fila.provider_account_status s on s.account = h.account
+             where h.why = 'create unanswered'
+               and h.held_until <= v_now and h.held_until > v_now - interval '1 day'
+               and (p_account is null or h.account = p_account)
+             group by h.account, s.checked_at, s.current_task_counts) e
+      left join lateral (select count(*) as n from fila.jobs j
+                          where j.account = e.account and j.status = 'running' and j.running_at <= e.checked_at) live on true), 0);
 end;
 $function$;
+comment on function fila._held_slot_count(text) is 'Slots held by ended jobs (fila.held_slots), of one account or all: rows before held_until; and past it, a create-unanswered row until the account''s status has been read after held_until (10 minutes at most), then while that reading counts more tasks than fila''s jobs running at it (one day at most).';
 
 CREATE OR REPLACE FUNCTION fila._job(p_job_id uuid, p_user_id uuid DEFAULT NULL::uuid, p_for_update boolean DEFAULT false)
  RETURNS fila.jobs

@@ -22,12 +22,29 @@ beforeEach(async () => {
   // nothing left holding a slot from the previous case
   await t.admin.query(`update fila.jobs set status = 'canceled', finished_at = now(), account = coalesce(account, 'default')
                        where status in ('queued', 'starting', 'running')`);
-  await t.admin.query(`update fila.jobs set create_uncertain_at = null where create_uncertain_at is not null`);
+  await t.admin.query(`update fila.jobs set create_uncertain_at = null, create_unanswered_since = null
+                       where create_uncertain_at is not null or create_unanswered_since is not null`);
+  await t.admin.query(`delete from fila.provider_account_status`);
+  await t.admin.query(`update fila.provider_accounts set enabled = false where account <> 'default'`);
   await t.admin.query(`update fila.jobs set provider_task_ended_at = now() where provider_cancel_requested_at is not null`);
   await t.admin.query(`update fila.tools set soft_deadline = '5 minutes', hard_deadline = '10 minutes'`);
   await t.admin.query(`update fila.settings set max_slots = 1, starting_timeout = '300 milliseconds', presence_timeout = '60 seconds'`);
   await t.fila.setProviderAccount('default', 1);
 });
+
+const idle = (running: number) => ({ currentTaskCounts: running, remainCoins: null, remainMoney: null, apiType: null });
+
+async function heldUntilOf(jobId: string): Promise<Date> {
+  const { rows } = await t.admin.query<{ held_until: Date }>(`select held_until from fila.held_slots where job_id = $1`, [jobId]);
+  expect(rows).toHaveLength(1);
+  return rows[0]!.held_until;
+}
+
+/** Real time: wait until the database's clock has passed `at`. */
+async function sleepUntil(at: Date): Promise<void> {
+  await waitFor('the database clock to pass the held slot\'s deadline', async () =>
+    (await t.admin.query<{ past: boolean }>(`select clock_timestamp() > $1 as past`, [at])).rows[0]!.past || null, 10_000);
+}
 
 /** A job whose create got no answer, ended by its starting deadline: failed and refunded. */
 async function endedAfterUncertainCreate(): Promise<{ user: string; job: Job }> {
@@ -63,21 +80,86 @@ describe('a task that may exist at the provider keeps its slot', () => {
     expect(await status(b.job.id)).toBe('starting');
   });
 
-  it('after its job ended, until its tool\'s hard deadline since the create has passed, and no longer', async () => {
+  it('after its job ended, until its tool\'s hard deadline since the create has passed and RunningHub\'s count, read after it, shows no task fila does not run', async () => {
     await t.admin.query(`update fila.tools set soft_deadline = '1 second', hard_deadline = '2 seconds' where tool = 'upscaler'`);
     const a = await endedAfterUncertainCreate();
     const b = await submit();
     await t.fila.reapStaleJobs();
     expect(await status(b.job.id)).toBe('queued');
-    const { rows } = await t.admin.query<{ held_until: Date; create_uncertain_at: Date }>(
-      `select h.held_until, j.create_uncertain_at from fila.held_slots h join fila.jobs j on j.id = h.job_id where h.job_id = $1`, [a.job.id]);
-    expect(rows[0]!.held_until.getTime() - rows[0]!.create_uncertain_at.getTime()).toBe(2000);
-    // the reaper's passes free it once the bound has passed
-    await waitFor('the held slot to be released by a reaper pass', async () => {
-      await t.fila.reapStaleJobs();
-      return (await status(b.job.id)) === 'starting' || null;
-    }, 10_000);
-    expect(Date.now()).toBeGreaterThanOrEqual(rows[0]!.held_until.getTime());
+    const heldUntil = await heldUntilOf(a.job.id);
+    const { rows } = await t.admin.query<{ create_uncertain_at: Date }>(`select create_uncertain_at from fila.jobs where id = $1`, [a.job.id]);
+    expect(heldUntil.getTime() - rows[0]!.create_uncertain_at.getTime()).toBe(2000);
+    await t.fila.recordAccountStatus('default', idle(0)); // read before the deadline: says nothing about after it
+    await sleepUntil(heldUntil);
+    // past the deadline, with no reading since: still held (the task may run on)
+    await t.fila.reapStaleJobs();
+    expect(await status(b.job.id)).toBe('queued');
+    // the worker's next reading: RunningHub runs nothing, so the task never existed or has ended
+    await t.fila.recordAccountStatus('default', idle(0));
+    await t.fila.reapStaleJobs();
+    expect(await status(b.job.id)).toBe('starting');
+  });
+
+  it('past the deadline, while RunningHub counts a task fila does not run on that account (the create reached it, the task hangs)', async () => {
+    await t.admin.query(`update fila.tools set soft_deadline = '1 second', hard_deadline = '2 seconds' where tool = 'upscaler'`);
+    await t.admin.query(`update fila.settings set max_slots = 2`);
+    await t.fila.setProviderAccount('default', 2);
+    // one job runs on the account (its task known), then a second's create goes unanswered and it ends
+    const runner = await submit();
+    await t.fila.markRunning(runner.job.id, 'task-running');
+    const a = await endedAfterUncertainCreate();
+    const heldUntil = await heldUntilOf(a.job.id);
+    const b = await submit();
+    expect(b.job.status).toBe('queued');
+    await sleepUntil(heldUntil);
+    // RunningHub counts two tasks: the running job's and one fila cannot name
+    await t.fila.recordAccountStatus('default', idle(2));
+    await t.fila.dispatch();
+    expect(await status(b.job.id)).toBe('queued');
+    await sleep(300);
+    await t.fila.dispatch();
+    expect(await status(b.job.id)).toBe('queued');
+    // the hanging task ends: RunningHub counts only the running job's
+    await t.fila.recordAccountStatus('default', idle(1));
+    await t.fila.dispatch();
+    expect(await status(b.job.id)).toBe('starting');
+  });
+
+  it('counts only tasks of jobs running before the reading against RunningHub\'s count, and only on that account', async () => {
+    await t.admin.query(`update fila.tools set soft_deadline = '1 second', hard_deadline = '2 seconds' where tool = 'upscaler'`);
+    await t.admin.query(`update fila.settings set max_slots = 3`);
+    await t.fila.setProviderAccount('default', 2);
+    await t.fila.setProviderAccount('other', 1);
+    const a = await endedAfterUncertainCreate(); // on 'default' (first with a free slot)
+    expect((await t.admin.query(`select account from fila.jobs where id = $1`, [a.job.id])).rows).toEqual([{ account: 'default' }]);
+    await sleepUntil(await heldUntilOf(a.job.id));
+    // a reading of 1 on 'default' taken before any fila job ran there: the one task is the unnamed one
+    await t.fila.recordAccountStatus('default', idle(1));
+    await t.fila.recordAccountStatus('other', idle(0)); // another account's reading says nothing about 'default'
+    const runner = await submit();
+    await t.fila.markRunning(runner.job.id, 'task-after-reading'); // started after the reading: not in its count
+    const b = await submit();
+    expect(b.job.status).toBe('starting');
+    expect((await t.admin.query(`select account from fila.jobs where id = $1`, [b.job.id])).rows).toEqual([{ account: 'other' }]);
+    const c = await submit();
+    expect(c.job.status).toBe('queued'); // 'default': 1 running + 1 still held = 2; 'other': 1 of 1
+  });
+
+  it('past the deadline by more than 10 minutes with no reading, or by more than a day, holds nothing', async () => {
+    const a = await endedAfterUncertainCreate();
+    const b = await submit();
+    expect(b.job.status).toBe('queued');
+    await t.admin.query(`update fila.jobs set create_uncertain_at = now() - interval '10 minutes 10 seconds' - (select hard_deadline from fila.tools where tool = 'upscaler') where id = $1`, [a.job.id]);
+    await t.fila.dispatch();
+    expect(await status(b.job.id)).toBe('starting');
+    await t.fila.finishJob(b.job.id, 'failed', null, 'make room');
+    // a reading after the deadline counting a task fila does not run: held, for a day at most
+    await t.fila.recordAccountStatus('default', idle(1));
+    const c = await submit();
+    expect(c.job.status).toBe('queued');
+    await t.admin.query(`update fila.jobs set create_uncertain_at = now() - interval '1 day 10 seconds' - (select hard_deadline from fila.tools where tool = 'upscaler') where id = $1`, [a.job.id]);
+    await t.fila.dispatch();
+    expect(await status(c.job.id)).toBe('starting');
   });
 
   it('a job canceled by its user while its create was unanswered holds the slot too', async () => {
