@@ -826,23 +826,25 @@ AS $function$
 declare
   v_now timestamptz := clock_timestamp();
 begin
-  return
-    (select count(*)::integer from fila.held_slots h
-      where h.held_until > v_now and (p_account is null or h.account = p_account))
-    + coalesce((
-      select sum(e.unread + least(e.read, greatest(e.provider_running - coalesce(live.n, 0), 0)))::integer
-      from (select h.account, s.checked_at, coalesce(s.current_task_counts, 0) as provider_running,
-                   count(*) filter (where (s.checked_at is null or s.checked_at <= h.held_until)
-                                      and h.held_until > v_now - interval '10 minutes') as unread,
-                   count(*) filter (where s.checked_at > h.held_until) as read
-              from fila.held_slots h
-              left join fila.provider_account_status s on s.account = h.account
-             where h.why = 'create unanswered'
-               and h.held_until <= v_now and h.held_until > v_now - interval '1 day'
-               and (p_account is null or h.account = p_account)
-             group by h.account, s.checked_at, s.current_task_counts) e
-      left join lateral (select count(*) as n from fila.jobs j
-                          where j.account = e.account and j.status = 'running' and j.running_at <= e.checked_at) live on true), 0);
+  -- per account: rows before held_until; past it, create-unanswered rows not read since (10
+  -- minutes at most) and, of those read since, as many as RunningHub counted tasks beyond fila's
+  -- jobs running at that reading
+  return (
+    select coalesce(sum(e.holding + e.unread + least(e.read, greatest(e.provider_running - coalesce(live.n, 0), 0))), 0)::integer
+    from (select h.account, s.checked_at, coalesce(s.current_task_counts, 0) as provider_running,
+                 count(*) filter (where h.held_until > v_now) as holding,
+                 count(*) filter (where h.why = 'create unanswered' and h.held_until <= v_now
+                                    and h.held_until > v_now - interval '10 minutes'
+                                    and (s.checked_at is null or s.checked_at <= h.held_until)) as unread,
+                 count(*) filter (where h.why = 'create unanswered' and h.held_until <= v_now
+                                    and s.checked_at > h.held_until) as read
+            from fila.held_slots h
+            left join fila.provider_account_status s on s.account = h.account
+           where h.held_until > v_now - interval '1 day'
+             and (p_account is null or h.account = p_account)
+           group by h.account, s.checked_at, s.current_task_counts) e
+    left join lateral (select count(*) as n from fila.jobs j
+                        where e.read > 0 and j.account = e.account and j.status = 'running' and j.running_at <= e.checked_at) live on true);
 end;
 $function$;
 comment on function fila._held_slot_count(text) is 'Slots held by ended jobs (fila.held_slots), of one account or all: rows before held_until; and past it, a create-unanswered row until the account''s status has been read after held_until (10 minutes at most), then while that reading counts more tasks than fila''s jobs running at it (one day at most).';
@@ -1052,6 +1054,25 @@ AS $function$
   select exists (select 1 from fila.jobs j where j.provider_task_id = p_task_id and j.id <> p_job_id)
       or exists (select 1 from fila.webhook_inbox w where w.payload ->> 'taskId' = p_task_id and w.job_id <> p_job_id);
 $function$;
+
+CREATE OR REPLACE FUNCTION fila._tickets_queued(p_head bigint, p_upto bigint)
+ RETURNS bigint
+ LANGUAGE plpgsql
+ STABLE
+AS $function$
+begin
+  -- Queued jobs with tickets in [head, upto], head being the queue's first, without walking them:
+  -- up to tickets_resolved every ticket is a job or a recorded gap, so it is the tickets less the
+  -- jobs that left out of order (few) and the gaps (few).
+  if p_head is null or p_upto is null or p_upto < p_head then
+    return 0;
+  end if;
+  return (p_upto - p_head + 1)
+    - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > p_head and g.queue_seq <= p_upto)
+    - (select count(*) from fila.ticket_gaps x where x.queue_seq > p_head and x.queue_seq <= p_upto);
+end;
+$function$;
+comment on function fila._tickets_queued(bigint,bigint) is 'Queued jobs whose tickets lie in [p_head, p_upto], where p_head is the queue''s first and p_upto at most dispatch_state.tickets_resolved: by arithmetic on the tickets (queue_position, watched_jobs).';
 
 CREATE OR REPLACE FUNCTION fila._tool_input_problem(p_schema jsonb, p_value jsonb, p_path text)
  RETURNS text
@@ -1834,28 +1855,22 @@ CREATE OR REPLACE FUNCTION fila.queue_position(job_id uuid)
  SET search_path TO 'pg_catalog', 'fila', 'pg_temp'
  SET jit TO 'off'
 AS $function$
+declare
+  v_me bigint;
+  v_head bigint;
+  v_upto bigint;
 begin
-  -- Jobs queued ahead of me, without walking them. Up to tickets_resolved every ticket is a job
-  -- or a recorded gap, so between the head and me: tickets - jobs that left (out of order: few) -
-  -- gaps (few). Past tickets_resolved (submits since the last status change) count directly.
-  return (
-    with me as (
-      select j.queue_seq as s from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
-    ), b as (
-      select me.s,
-             (select min(j.queue_seq) from fila.jobs j where j.status = 'queued') as h,
-             least((select d.tickets_resolved from fila.dispatch_state d), me.s - 1) as upto
-      from me
-    )
-    select (1
-      + case when b.upto >= b.h then
-          (b.upto - b.h + 1)
-          - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > b.h and g.queue_seq <= b.upto)
-          - (select count(*) from fila.ticket_gaps x where x.queue_seq > b.h and x.queue_seq <= b.upto)
-        else 0 end
-      + (select count(*) from fila.jobs q
-         where q.status = 'queued' and q.queue_seq > greatest(b.upto, b.h - 1) and q.queue_seq < b.s))::integer
-    from b);
+  -- Jobs queued ahead of me: up to tickets_resolved by arithmetic (_tickets_queued); past it
+  -- (submits since the last status change) counted directly.
+  select j.queue_seq into v_me from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued';
+  if v_me is null then
+    return null;
+  end if;
+  select min(j.queue_seq) into v_head from fila.jobs j where j.status = 'queued';
+  v_upto := least((select d.tickets_resolved from fila.dispatch_state d), v_me - 1);
+  return (1 + fila._tickets_queued(v_head, v_upto)
+            + (select count(*) from fila.jobs q
+               where q.status = 'queued' and q.queue_seq > greatest(v_upto, v_head - 1) and q.queue_seq < v_me))::integer;
 end;
 $function$;
 comment on function fila.queue_position(uuid) is '1-based place of a queued job in the global FIFO; null when it is not queued. Exact whatever the tickets'' gaps; index probes and short range counts at any depth.';
@@ -2452,15 +2467,11 @@ AS $function$
 declare
   v_head bigint;
   v_resolved bigint;
-  v_before_tail bigint := 0; -- queued jobs in [head, tickets_resolved]
+  v_before_tail bigint; -- queued jobs in [head, tickets_resolved]
 begin
   select min(j.queue_seq) into v_head from fila.jobs j where j.status = 'queued';
   select d.tickets_resolved into v_resolved from fila.dispatch_state d;
-  if v_resolved >= v_head then
-    v_before_tail := (v_resolved - v_head + 1)
-      - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > v_head and g.queue_seq <= v_resolved)
-      - (select count(*) from fila.ticket_gaps x where x.queue_seq > v_head and x.queue_seq <= v_resolved);
-  end if;
+  v_before_tail := fila._tickets_queued(v_head, v_resolved);
   return query
   with w as materialized (
     select j.id, j.status, j.queue_seq, j as job

@@ -5,8 +5,9 @@
 -- queue_position 6.1 ms as SQL, 2.6 ms as PL/pgSQL; _dispatch_could_start, which every submit
 -- calls, spent 1.8 of a submit's 4.6 ms planning the held_slots view three times. job_json also
 -- computed queue_position twice: its "pos" CTE was inlined into both expressions that read it.
--- Bodies are unchanged but for job_json reading the position once; is_active and holds_slot stay
--- SQL (they must be inlined, see 00020).
+-- Bodies are unchanged but for job_json reading the position once and queue_position's ticket
+-- arithmetic moving into _tickets_queued (watched_jobs uses it too, 00022); is_active and
+-- holds_slot stay SQL (they must be inlined, see 00020).
 
 create or replace function fila._slots_total() returns integer
 language plpgsql stable security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
@@ -58,30 +59,41 @@ begin
 end;
 $$;
 
+create function fila._tickets_queued(p_head bigint, p_upto bigint) returns bigint
+language plpgsql stable as $$
+begin
+  -- Queued jobs with tickets in [head, upto], head being the queue's first, without walking them:
+  -- up to tickets_resolved every ticket is a job or a recorded gap, so it is the tickets less the
+  -- jobs that left out of order (few) and the gaps (few).
+  if p_head is null or p_upto is null or p_upto < p_head then
+    return 0;
+  end if;
+  return (p_upto - p_head + 1)
+    - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > p_head and g.queue_seq <= p_upto)
+    - (select count(*) from fila.ticket_gaps x where x.queue_seq > p_head and x.queue_seq <= p_upto);
+end;
+$$;
+comment on function fila._tickets_queued(bigint, bigint) is 'Queued jobs whose tickets lie in [p_head, p_upto], where p_head is the queue''s first and p_upto at most dispatch_state.tickets_resolved: by arithmetic on the tickets (queue_position, watched_jobs).';
+revoke execute on function fila._tickets_queued(bigint, bigint) from public; -- an internal helper: called by security definer functions
+
 create or replace function fila.queue_position(job_id uuid) returns integer
 language plpgsql stable security definer set search_path = pg_catalog, fila, pg_temp set jit = off as $$
+declare
+  v_me bigint;
+  v_head bigint;
+  v_upto bigint;
 begin
-  -- Jobs queued ahead of me, without walking them. Up to tickets_resolved every ticket is a job
-  -- or a recorded gap, so between the head and me: tickets - jobs that left (out of order: few) -
-  -- gaps (few). Past tickets_resolved (submits since the last status change) count directly.
-  return (
-    with me as (
-      select j.queue_seq as s from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued'
-    ), b as (
-      select me.s,
-             (select min(j.queue_seq) from fila.jobs j where j.status = 'queued') as h,
-             least((select d.tickets_resolved from fila.dispatch_state d), me.s - 1) as upto
-      from me
-    )
-    select (1
-      + case when b.upto >= b.h then
-          (b.upto - b.h + 1)
-          - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > b.h and g.queue_seq <= b.upto)
-          - (select count(*) from fila.ticket_gaps x where x.queue_seq > b.h and x.queue_seq <= b.upto)
-        else 0 end
-      + (select count(*) from fila.jobs q
-         where q.status = 'queued' and q.queue_seq > greatest(b.upto, b.h - 1) and q.queue_seq < b.s))::integer
-    from b);
+  -- Jobs queued ahead of me: up to tickets_resolved by arithmetic (_tickets_queued); past it
+  -- (submits since the last status change) counted directly.
+  select j.queue_seq into v_me from fila.jobs j where j.id = queue_position.job_id and j.status = 'queued';
+  if v_me is null then
+    return null;
+  end if;
+  select min(j.queue_seq) into v_head from fila.jobs j where j.status = 'queued';
+  v_upto := least((select d.tickets_resolved from fila.dispatch_state d), v_me - 1);
+  return (1 + fila._tickets_queued(v_head, v_upto)
+            + (select count(*) from fila.jobs q
+               where q.status = 'queued' and q.queue_seq > greatest(v_upto, v_head - 1) and q.queue_seq < v_me))::integer;
 end;
 $$;
 

@@ -12,15 +12,11 @@ language plpgsql stable security definer set search_path = pg_catalog, fila, pg_
 declare
   v_head bigint;
   v_resolved bigint;
-  v_before_tail bigint := 0; -- queued jobs in [head, tickets_resolved]
+  v_before_tail bigint; -- queued jobs in [head, tickets_resolved]
 begin
   select min(j.queue_seq) into v_head from fila.jobs j where j.status = 'queued';
   select d.tickets_resolved into v_resolved from fila.dispatch_state d;
-  if v_resolved >= v_head then
-    v_before_tail := (v_resolved - v_head + 1)
-      - (select count(*) from fila.jobs g where g.status <> 'queued' and g.queue_seq > v_head and g.queue_seq <= v_resolved)
-      - (select count(*) from fila.ticket_gaps x where x.queue_seq > v_head and x.queue_seq <= v_resolved);
-  end if;
+  v_before_tail := fila._tickets_queued(v_head, v_resolved);
   return query
   with w as materialized (
     select j.id, j.status, j.queue_seq, j as job

@@ -19,23 +19,25 @@ language plpgsql stable as $$
 declare
   v_now timestamptz := clock_timestamp();
 begin
-  return
-    (select count(*)::integer from fila.held_slots h
-      where h.held_until > v_now and (p_account is null or h.account = p_account))
-    + coalesce((
-      select sum(e.unread + least(e.read, greatest(e.provider_running - coalesce(live.n, 0), 0)))::integer
-      from (select h.account, s.checked_at, coalesce(s.current_task_counts, 0) as provider_running,
-                   count(*) filter (where (s.checked_at is null or s.checked_at <= h.held_until)
-                                      and h.held_until > v_now - interval '10 minutes') as unread,
-                   count(*) filter (where s.checked_at > h.held_until) as read
-              from fila.held_slots h
-              left join fila.provider_account_status s on s.account = h.account
-             where h.why = 'create unanswered'
-               and h.held_until <= v_now and h.held_until > v_now - interval '1 day'
-               and (p_account is null or h.account = p_account)
-             group by h.account, s.checked_at, s.current_task_counts) e
-      left join lateral (select count(*) as n from fila.jobs j
-                          where j.account = e.account and j.status = 'running' and j.running_at <= e.checked_at) live on true), 0);
+  -- per account: rows before held_until; past it, create-unanswered rows not read since (10
+  -- minutes at most) and, of those read since, as many as RunningHub counted tasks beyond fila's
+  -- jobs running at that reading
+  return (
+    select coalesce(sum(e.holding + e.unread + least(e.read, greatest(e.provider_running - coalesce(live.n, 0), 0))), 0)::integer
+    from (select h.account, s.checked_at, coalesce(s.current_task_counts, 0) as provider_running,
+                 count(*) filter (where h.held_until > v_now) as holding,
+                 count(*) filter (where h.why = 'create unanswered' and h.held_until <= v_now
+                                    and h.held_until > v_now - interval '10 minutes'
+                                    and (s.checked_at is null or s.checked_at <= h.held_until)) as unread,
+                 count(*) filter (where h.why = 'create unanswered' and h.held_until <= v_now
+                                    and s.checked_at > h.held_until) as read
+            from fila.held_slots h
+            left join fila.provider_account_status s on s.account = h.account
+           where h.held_until > v_now - interval '1 day'
+             and (p_account is null or h.account = p_account)
+           group by h.account, s.checked_at, s.current_task_counts) e
+    left join lateral (select count(*) as n from fila.jobs j
+                        where e.read > 0 and j.account = e.account and j.status = 'running' and j.running_at <= e.checked_at) live on true);
 end;
 $$;
 comment on function fila._held_slot_count(text) is 'Slots held by ended jobs (fila.held_slots), of one account or all: rows before held_until; and past it, a create-unanswered row until the account''s status has been read after held_until (10 minutes at most), then while that reading counts more tasks than fila''s jobs running at it (one day at most).';
