@@ -35,8 +35,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const workers = Number(project.config.maxWorkers) || 2;
   project.provide('filaServerUrl', serverUrl);
   project.provide('filaTemplate', template);
-  // what one test file may open at once without starving the others (10 kept for everything else)
-  project.provide('filaConnectionBudget', Math.max(10, Math.floor((maxConnections - 10) / workers) - 5));
+  // what one test file may open at once without starving the others: 10 kept for everything else,
+  // and each file's own pools from createTestDatabase (admin 5, app 10) kept beside its budget (a
+  // server run with 100 connections hit "too many clients" when two heavy files overlapped)
+  project.provide('filaConnectionBudget', Math.max(10, Math.floor((maxConnections - 10) / workers) - 15));
 
   return async () => {
     const c = new pg.Client({ connectionString: serverUrl });
