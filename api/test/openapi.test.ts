@@ -51,7 +51,7 @@ describe('GET /openapi.json', () => {
 
 describe('npm run api', () => {
   const run = (env: Record<string, string>) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+    const child = spawn(process.execPath, ['scripts/run.mjs', 'api/main.ts'], {
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: api.t.url, PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

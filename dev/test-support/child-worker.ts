@@ -1,4 +1,4 @@
-// `npm run worker` (node --import tsx worker/main.ts) as a real child process, without npm's own
+// `npm run worker` (node scripts/run.mjs worker/main.ts) as a real child process, without npm's own
 // start-up, its JSON log lines collected.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -17,7 +17,7 @@ export interface ChildWorker {
 }
 
 export function spawnWorker(env: Record<string, string | undefined>): ChildWorker {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
+  const proc = spawn(process.execPath, ['scripts/run.mjs', 'worker/main.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,7 +21,7 @@ function memory(pid: number): { now: number; peak: number } {
 }
 
 export function startNode(entry: string, env: Record<string, string>, log: (line: string) => void): Child {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(root, entry)], {
+  const child: ChildProcess = spawn(process.execPath, [path.join(root, 'scripts', 'run.mjs'), entry], {
     cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -49,7 +49,7 @@ export class FilaChild {
 
   async start(): Promise<void> {
     if (this.proc) throw new Error(`${this.name} is already running`);
-    const proc = spawn(process.execPath, ['--import', 'tsx', this.entry], {
+    const proc = spawn(process.execPath, ['scripts/run.mjs', this.entry], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
