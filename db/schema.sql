@@ -640,11 +640,18 @@ CREATE OR REPLACE FUNCTION fila._dispatch_could_start()
  RETURNS boolean
  LANGUAGE plpgsql
 AS $function$
+declare
+  v_total integer := fila._slots_total();
+  v_holding integer := (select count(*) from fila.jobs j where fila.holds_slot(j.status));
 begin
-  return (select count(*) from fila.jobs j where fila.holds_slot(j.status)) + fila._held_slot_count() < fila._slots_total()
+  if v_holding >= v_total then
+    return false; -- held slots could only add to what is used
+  end if;
+  return v_holding + fila._held_slot_count() < v_total
      and fila._account_with_free_slot() is not null;
 end;
 $function$;
+comment on function fila._dispatch_could_start() is 'Whether a slot is free for the head of the queue: fewer slots used (jobs holding one, and fila.held_slots) than fila._slots_total(), and an enabled, unpaused account with room. Answers false from the jobs'' count alone when they fill every slot.';
 
 CREATE OR REPLACE FUNCTION fila._dispatch_locked()
  RETURNS SETOF fila.jobs
