@@ -126,8 +126,24 @@ export async function endPause(c: pg.Client): Promise<void> {
   await c.query(`update fila.provider_accounts set paused_until = null, pause_reason = null, backoff_step = 0`);
 }
 
-export async function vacuumAnalyze(url: string): Promise<void> {
-  await withClient(url, (c) => c.query('vacuum (analyze) fila.jobs, fila.dispatch_state'));
+/**
+ * Before measuring a depth: vacuum and analyze the whole database, then a checkpoint, so that each
+ * level's one-client timings (each call an fsync'd commit) start from the same state: autovacuum
+ * has nothing left to do on the funded users' rows, and a checkpoint set off by filling the
+ * deepest queue does not land in that level's window only. A server where the
+ * benchmark's role may not checkpoint (PostgreSQL 15: superuser or pg_checkpoint) is measured
+ * without, and says so.
+ */
+export async function settleBeforeMeasuring(url: string, log: (line: string) => void): Promise<void> {
+  await withClient(url, async (c) => {
+    await c.query('vacuum (analyze)');
+    try {
+      await c.query('checkpoint');
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42501') throw err;
+      log(`no checkpoint before this level: ${(err as Error).message}`);
+    }
+  });
 }
 
 /** A no-queue statement a client makes on the server: fila's tables' sizes, for the report. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import {
   benchUserIds, endPause, explainNested, fundBenchUsers, queueCounts, queueTail,
-  queuedSample, setMaxSlots, slotHolder, submitMany, submitScript, tableSizes, vacuumAnalyze, withClient,
+  queuedSample, setMaxSlots, slotHolder, submitMany, submitScript, tableSizes, settleBeforeMeasuring, withClient,
 } from '../../dev/bench-support.ts';
 import { freePort } from '../../dev/embedded-postgres.ts';
 import { FilaDb } from '../../db/fila.ts';
@@ -249,6 +249,8 @@ export async function handoffPhase(ctx: Ctx, url: string): Promise<HandoffResult
 export interface DepthLevel {
   queued: number;
   ms: Record<string, number>;
+  /** the writes: shared buffers one call touches (median of EXPLAIN ANALYZE runs) */
+  buffers: Record<string, number>;
   submit_tps_32: number | null;
   sizes: Record<string, string>;
 }
@@ -287,14 +289,40 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
       const now = (await queueCounts(url)).queued;
       if (depth > now) await submitMany(url, 'd', depth - now + 40, hangInput);
       await churn(c, fila, depth, ctx.log);
-      await vacuumAnalyze(url);
+      await settleBeforeMeasuring(url, ctx.log);
       const tail = (await queueTail(c))!;
       const watched = await queuedSample(c, Math.min(1000, depth));
       const ms: Record<string, number> = {};
+      const buffers: Record<string, number> = {};
+      const explained = 10;
       const measure = async (name: string, fn: () => Promise<unknown>) => {
         const t: number[] = [];
         for (let i = 0; i < ops; i++) t.push((await timed(fn))[0]);
         ms[name] = median(t);
+      };
+      // A write is timed inside its transaction; its commit follows, untimed: the commit's flush
+      // costs the same at every depth and is, on a shared machine, what varies most between
+      // levels (the hand-off phase counts commits). Then `explained` more calls run under
+      // EXPLAIN (ANALYZE, BUFFERS): the shared buffers each touches, nested statements and
+      // triggers included, is the work it does whatever else the machine is doing.
+      const measureWrite = async (name: string, fn: () => Promise<unknown>, sql: () => Promise<[string, unknown[]] | null>) => {
+        const t: number[] = [];
+        for (let i = 0; i < ops; i++) {
+          await c.query('begin');
+          t.push((await timed(fn))[0]);
+          await c.query('commit');
+        }
+        ms[name] = median(t);
+        const b: number[] = [];
+        for (let i = 0; i < explained; i++) {
+          const call = await sql();
+          if (!call) continue;
+          const { rows } = await c.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }] }>(
+            `explain (analyze, buffers, timing off, format json) ${call[0]}`, call[1]);
+          const plan = rows[0]!['QUERY PLAN'][0].Plan;
+          b.push(plan['Shared Hit Blocks'] + plan['Shared Read Blocks']);
+        }
+        buffers[name] = median(b);
       };
       await measure('queue_position(tail)', () => fila.queuePosition(tail));
       await measure('job_json(tail)', () => fila.job(tail));
@@ -303,24 +331,29 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
       await measure('recent_jobs (dashboard)', () => fila.recentJobs(30));
       await measure('tool_stats (dashboard)', () => fila.toolStats());
       await measure('watched_jobs (every queued job up to 1,000: one stream each)', () => fila.watchedJobs(watched));
-      const users = await benchUserIds(url, 'd', depth + 1_000_000, depth + 1_000_000 + ops);
+      const users = await benchUserIds(url, 'd', depth + 1_000_000, depth + 1_000_000 + ops + explained);
       await withClient(url, (a) => a.query(`insert into fila.balances (user_id, balance) select unnest($1::uuid[]), 10
         on conflict (user_id) do nothing`, [users]));
       await withClient(url, (a) => a.query(`insert into fila.credit_entries (user_id, kind, amount, reason)
         select unnest($1::uuid[]), 'grant', 10, 'bench'`, [users]));
       let u = 0;
-      await measure('submit_job (one client)', () => fila.submitJob({ userId: users[u++]!, tool: 'upscaler', input: hangInput }));
-      await measure('finish_job + dispatch', async () => {
+      await measureWrite('submit_job (one client)', () => fila.submitJob({ userId: users[u++]!, tool: 'upscaler', input: hangInput }),
+        () => Promise.resolve([`select (fila.submit_job($1::uuid, 'upscaler', $2::jsonb)).id`, [users[u++]!, JSON.stringify(hangInput)]]));
+      await measureWrite('finish_job + dispatch', async () => {
         const h = await slotHolder(c);
         if (h) await fila.finishJob(h, 'completed', [], null);
+      }, async () => {
+        const h = await slotHolder(c);
+        return h ? [`select fila.finish_job($1, 'completed', '[]', null)`, [h]] : null;
       });
-      const mid = await queuedSample(c, ops);
+      const mid = await queuedSample(c, ops + explained);
       let k = 0;
-      await measure('cancel_job (mid-queue)', () => fila.cancelJob(mid[k++]!, null));
+      await measureWrite('cancel_job (mid-queue)', () => fila.cancelJob(mid[k++]!, null),
+        () => Promise.resolve([`select fila.cancel_job($1, null)`, [mid[k++]!]]));
       const counts = await queueCounts(url);
       // submit throughput at this depth, slots full (a finish above dispatched into the free slot)
       const tps = await pgbench(tool, url, { mode: { script: submitScript('d') }, clients: Math.max(...ctx.sizes.clients), seconds: ctx.sizes.seconds });
-      levels.push({ queued: counts.queued, ms, submit_tps_32: tps.tps, sizes: await tableSizes(c) });
+      levels.push({ queued: counts.queued, ms, buffers, submit_tps_32: tps.tps, sizes: await tableSizes(c) });
       ctx.log(`depth ${counts.queued}: ${Object.entries(ms).map(([k2, v]) => `${k2} ${v.toFixed(2)} ms`).join(', ')}; submit ${tps.tps.toFixed(0)} TPS at 32 clients`);
     }
     const tail = (await queueTail(c))!;

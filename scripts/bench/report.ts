@@ -79,13 +79,18 @@ export function renderMarkdown(r: BenchResults): string {
     const lv = p.depth.levels;
     const ops = Object.keys(lv[0]!.ms);
     out.push('## Flat at depth', '',
-      'One queue grown to each depth by `pgbench -f` submits, then churned before measuring (cancels mid-queue, dispatches, requeues at the head, a rolled-back ticket), `vacuum analyze`; each figure the median of ' +
-      `${r.sizes.opsPerDepth} calls from one connection (ms). Last column: deepest / shallowest.`, '',
+      'One queue grown to each depth by `pgbench -f` submits, then churned before measuring (cancels mid-queue, dispatches, requeues at the head, a rolled-back ticket), `vacuum analyze` and a checkpoint; each figure the median of ' +
+      `${r.sizes.opsPerDepth} calls from one connection (ms); the writes (submit, finish, cancel) are timed inside their transaction, the commit after them untimed (its flush costs the same at any depth; the hand-off counts it). Last column: deepest / shallowest.`, '',
       `| operation | ${lv.map((l) => `${l.queued} queued`).join(' | ')} | ratio |`, `|---|${lv.map(() => '---:').join('|')}|---:|`);
     for (const op of ops) {
       const first = lv[0]!.ms[op]!;
       const last = lv.at(-1)!.ms[op]!;
       out.push(`| ${op} | ${lv.map((l) => f(l.ms[op], 2)).join(' | ')} | ${f(last / first, 2)} |`);
+    }
+    for (const op of Object.keys(lv[0]!.buffers ?? {})) {
+      const first = lv[0]!.buffers[op]!;
+      const last = lv.at(-1)!.buffers[op]!;
+      out.push(`| ${op}: shared buffers per call | ${lv.map((l) => f(l.buffers[op])).join(' | ')} | ${f(last / first, 2)} |`);
     }
     out.push(`| submit_job TPS, 32 clients (pgbench -f) | ${lv.map((l) => f(l.submit_tps_32)).join(' | ')} | ${f(lv.at(-1)!.submit_tps_32! / lv[0]!.submit_tps_32!, 2)} |`, '');
     out.push(`Table sizes at the deepest level: ${Object.entries(lv.at(-1)!.sizes).map(([k, v]) => `${k} ${v}`).join(', ')}.`, '');
@@ -93,6 +98,9 @@ export function renderMarkdown(r: BenchResults): string {
       const a = lv[0]!.ms[op];
       const b = lv.at(-1)!.ms[op];
       if (a && b) targets.push([`${op}, deepest / shallowest`, '≤ 1.2×', `${f(b / a, 2)}×`, b / a <= 1.2]);
+      const ba = lv[0]!.buffers?.[op];
+      const bb = lv.at(-1)!.buffers?.[op];
+      if (ba && bb) targets.push([`${op}, shared buffers per call, deepest / shallowest`, '≤ 1.2×', `${f(bb / ba, 2)}×`, bb / ba <= 1.2]);
     }
     const s0 = lv[0]!.submit_tps_32;
     const s1 = lv.at(-1)!.submit_tps_32;

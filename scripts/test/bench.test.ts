@@ -38,6 +38,11 @@ describe('npm run bench -- --smoke', () => {
     expect(p.http?.created).toBeGreaterThan(0);
     expect(p.handoff?.handoffs).toBe(sizes.handoffs);
     expect(p.depth?.levels).toHaveLength(sizes.depths.length);
+    // every write's work at every depth, counted by PostgreSQL (a real count: a call touches pages)
+    for (const level of p.depth!.levels) {
+      expect(Object.keys(level.buffers)).toEqual(['submit_job (one client)', 'finish_job + dispatch', 'cancel_job (mid-queue)']);
+      for (const b of Object.values(level.buffers)) expect(b).toBeGreaterThan(0);
+    }
     expect(Object.keys(p.depth!.plans)).toContain('queue_position(tail)');
     expect(p.depth!.plans['queue_position(tail)']!.join('\n')).toMatch(/Index/);
     expect(p.fanout?.opened).toBe(p.fanout?.streams);
