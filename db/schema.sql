@@ -716,32 +716,44 @@ declare
   v_b fila.eta_basis;
   v_slots integer;
   v_pause float8;
+  v_tools text[];
+  v_paces float8[];
   v_holders float8[];
 begin
-  select coalesce(extract(epoch from avg(x.finished_at - x.started_at)), 60) into v_b.d
-  from (select f.finished_at, f.started_at from fila.jobs f
-        where f.finished_at is not null and f.status = 'completed' and f.started_at is not null
-        order by f.finished_at desc limit 50) x;
-  v_b.d := greatest(v_b.d, 0.1);
+  -- each tool's pace from its last 20 slot times among the last 200 jobs that gave a slot back;
+  -- a tool not among them: its typical_duration, as its operator configured it
+  with recent as materialized (
+    select f.tool, extract(epoch from f.finished_at - f.started_at)::float8 as s,
+           row_number() over (order by f.finished_at desc) as k
+    from (select j.tool, j.finished_at, j.started_at from fila.jobs j
+          where j.finished_at is not null and j.started_at is not null
+          order by j.finished_at desc limit 200) f
+  ), paces as (
+    select t.tool, t.enabled,
+           coalesce((select fila._typical_seconds((array_agg(r.s order by r.k))[1:20]) from recent r where r.tool = t.tool),
+                    extract(epoch from t.typical_duration)::float8) as pace
+    from fila.tools t
+  )
+  select array_agg(p.tool), array_agg(p.pace),
+         -- the jobs ahead: the paces in the mix of the last 50 jobs' tools; with no history, the
+         -- enabled tools' paces alike
+         coalesce((select avg(p2.pace) from recent r2 join paces p2 on p2.tool = r2.tool where r2.k <= 50),
+                  avg(p.pace) filter (where p.enabled))
+  into v_tools, v_paces, v_b.d
+  from paces p;
+  v_b.d := greatest(coalesce(v_b.d, 60), 0.1);
   v_slots := fila._slots_total();
   -- dispatch waits only while every enabled account is paused: until the first of them resumes
   select greatest(coalesce(extract(epoch from min(a.paused_until) - clock_timestamp()), 0), 0) into v_pause
   from fila.provider_accounts a where a.enabled
   having bool_and(coalesce(a.paused_until > clock_timestamp(), false));
   v_pause := coalesce(v_pause, 0);
-  -- a holder's remaining time: its tool's recent average minus its time so far; past the average,
-  -- a tenth of it (it is late: soon, but not now)
-  select coalesce(array_agg(greatest(td.avg_s - extract(epoch from clock_timestamp() - h.started_at), td.avg_s / 10)), '{}')
+  -- a holder's remaining time: its tool's pace minus its time so far; past the pace, a tenth of
+  -- it (it is late: soon, but not now)
+  select coalesce(array_agg(greatest(x.pace - extract(epoch from clock_timestamp() - x.started_at), x.pace / 10)), '{}')
   into v_holders
-  from fila.jobs h
-  cross join lateral (
-    select coalesce((select extract(epoch from avg(c.finished_at - c.started_at))
-                     from (select c1.finished_at, c1.started_at from fila.jobs c1
-                           where c1.tool = h.tool and c1.status = 'completed' and c1.finished_at is not null
-                             and c1.started_at is not null
-                           order by c1.finished_at desc limit 20) c), v_b.d) as avg_s
-  ) td
-  where fila.holds_slot(h.status);
+  from (select h.started_at, coalesce(v_paces[array_position(v_tools, h.tool)], v_b.d) as pace
+        from fila.jobs h where fila.holds_slot(h.status)) x;
   -- free slots open now (or when the pause ends); with more holders than slots (max_slots was
   -- lowered), only the last max_slots to end matter
   select array_agg(x.v order by x.v) into v_b.r
@@ -758,6 +770,7 @@ begin
   return v_b;
 end;
 $function$;
+comment on function fila._eta_basis() is 'What the ETA of every queued job needs, computed once per statement: when each slot opens (the holders'' remaining time at their tool''s pace, free slots now or at the end of a pause) and the pace of the jobs ahead. A pace is fila._typical_seconds of the slot times of jobs that held a slot and ended, whatever their outcome: per tool its last 20, for the jobs ahead the mix of the last 50.';
 
 CREATE OR REPLACE FUNCTION fila._eta_early(p bigint, r double precision[], d double precision)
  RETURNS integer
@@ -1146,6 +1159,21 @@ begin
 end;
 $function$;
 comment on function fila._tool_input_problem(jsonb,jsonb,text) is 'The first way a value breaks a tool input schema (the JSON Schema subset fila.tool_inputs holds), as a message naming the field; null when it fits.';
+
+CREATE OR REPLACE FUNCTION fila._typical_seconds(p_seconds double precision[])
+ RETURNS double precision
+ LANGUAGE plpgsql
+ IMMUTABLE
+AS $function$
+begin
+  -- a mean without the tails: from 3 values on, the lowest and highest ceil(n / 10) are left out
+  return (select avg(x.v)
+          from (select v, row_number() over (order by v) as i, count(*) over () as n
+                from unnest(p_seconds) v) x
+          where x.n < 3 or (x.i > ceil(x.n * 0.1) and x.i <= x.n - ceil(x.n * 0.1)));
+end;
+$function$;
+comment on function fila._typical_seconds(double precision[]) is 'A trimmed mean of slot times in seconds: from 3 values on, the lowest and highest tenth (rounded up) left out, so one long hold (a lost webhook recovered late, a hang) or a burst of instant refusals does not set the pace. Null for none.';
 
 CREATE OR REPLACE FUNCTION fila.active_job(user_id uuid)
  RETURNS fila.jobs

@@ -253,11 +253,12 @@ describe('parallel submits', () => {
 
 describe('the ETA', () => {
   /** Completed history, newer than any other: `n` jobs of a tool that held a slot `seconds` each. */
-  async function history(tool: string, seconds: number, n: number): Promise<void> {
+  async function history(tool: string, seconds: number, n: number, outcome: 'completed' | 'failed' = 'completed'): Promise<void> {
     for (let i = 0; i < n; i++) {
       const job = await submit(t.fila, i);
       await t.admin.query(`update fila.jobs set tool = $2 where id = $1`, [job.id, tool]);
-      await t.fila.finishJob(job.id, 'completed', ok, null);
+      if (outcome === 'completed') await t.fila.finishJob(job.id, 'completed', ok, null);
+      else await t.fila.finishJob(job.id, 'failed', null, 'Nenhum rosto detectado na imagem de referência.');
       await t.admin.query(
         `update fila.jobs set started_at = now() - make_interval(secs => $2), finished_at = now() where id = $1`,
         [job.id, seconds]);
@@ -295,5 +296,41 @@ describe('the ETA', () => {
     // the event streams' one-statement read gives the same estimates
     const watched = await t.fila.watchedJobs(queued.map((j) => j.id));
     for (const w of watched) expect(Math.abs(w.eta! - await eta(queued.find((j) => j.id === w.id)!))).toBeLessThanOrEqual(1);
+  });
+
+  it('takes every slot a job gave back, failures included, and one long hold does not set the pace', async () => {
+    // the last 50 jobs that gave a slot back are all upscales (their mix paces the jobs ahead);
+    // the last 20 of them: 11 completions of 30 s, 8 failures that gave the slot back after 5 s,
+    // and one completion held 900 s (a lost webhook the reaper recovered late)
+    await history('upscaler', 30, 30 + 11);
+    await history('upscaler', 5, 8, 'failed');
+    await history('upscaler', 900, 1);
+    const holders = await fillSlots(); // three upscales, just started
+    const queued: Job[] = [];
+    for (let i = 0; i < 4; i++) queued.push(await submit(t.fila, i));
+    // slots come back every ~20.6 s (the trimmed mean: the shortest and longest tenth left out,
+    // (6 × 5 + 10 × 30) / 16); the completions' mean with the 900 s hold would say 102.5 s, and
+    // the completions alone, even trimmed, 30 s
+    const eta = async (j: Job) => (await t.fila.job(j.id)).json.eta!;
+    expect(holders).toHaveLength(3);
+    expect(await eta(queued[0]!)).toBeGreaterThanOrEqual(20);
+    expect(await eta(queued[0]!)).toBeLessThanOrEqual(22);
+    expect(Math.abs(await eta(queued[3]!) - 42)).toBeLessThanOrEqual(2);
+  });
+
+  it('paces a tool with no recent history by its typical_duration, not by the other tools', async () => {
+    await history('upscaler', 30, 50); // the last 200 ended jobs hold no try-on
+    await t.admin.query(`update fila.tools set typical_duration = interval '45 seconds' where tool = 'veste_ai'`);
+    try {
+      const holders = await fillSlots();
+      for (const h of holders) await t.admin.query(`update fila.jobs set tool = 'veste_ai' where id = $1`, [h.id]);
+      const next = await submit(t.fila);
+      // three try-ons just started: the first slot back in about 45 s (the upscales' 30 s said before)
+      const eta = (await t.fila.job(next.id)).json.eta!;
+      expect(eta).toBeGreaterThanOrEqual(44);
+      expect(eta).toBeLessThanOrEqual(45);
+    } finally {
+      await t.admin.query(`update fila.tools set typical_duration = interval '1 minute' where tool = 'veste_ai'`);
+    }
   });
 });
