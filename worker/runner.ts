@@ -142,10 +142,13 @@ export async function startWorker(opts: StartWorkerOptions): Promise<{ stop(): P
     await pool.end();
     throw err;
   }
+  // the provider as plain fields: under the logger's key redaction (runninghub.accounts.*) the
+  // accounts object itself could not be serialised
+  const provider = { runninghub_accounts: deps.runninghub.names, runninghub_base_url: opts.runninghub.baseUrl };
   const hostWarning = baseUrlWarning(opts.runninghub.baseUrl);
-  if (hostWarning) logger.warn({ runninghub: deps.runninghub }, hostWarning);
+  if (hostWarning) logger.warn(provider, hostWarning);
   const poller = opts.providerPoll === false ? null : startPoller(deps, opts.providerPoll ?? {});
-  logger.info({ concurrency, crontab: opts.crontab !== false, runninghub: deps.runninghub, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
+  logger.info({ concurrency, crontab: opts.crontab !== false, ...provider, public_url: opts.publicUrl, tools_config: tools.file }, 'worker started');
   let stopping: Promise<void> | null = null;
   return {
     stop() {

@@ -84,6 +84,9 @@ describe('start-up', () => {
     expect(w.lines.every((l) => l.startsWith('{'))).toBe(true);
     expect(w.output()).toContain('"msg":"worker stopped"');
     expect(w.output()).not.toContain(h.apiKey);
+    // the start-up line says which provider and accounts (names, never keys) this worker serves
+    const started = JSON.parse(w.lines.find(isStarted)!) as Record<string, unknown>;
+    expect(started).toMatchObject({ runninghub_accounts: ['default'], runninghub_base_url: h.fake.url });
     expect(h.fake.requestsTo('create').some((r) => (r.body as { apiKey: string }).apiKey === h.apiKey)).toBe(true);
   });
 });
