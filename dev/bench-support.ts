@@ -154,6 +154,17 @@ export async function tableSizes(c: pg.Client): Promise<Record<string, string>> 
   return Object.fromEntries(rows.map((r) => [r.name, r.size]));
 }
 
+/**
+ * Runs `sql` (for real) under EXPLAIN (ANALYZE, BUFFERS): the shared buffers it touched, nested
+ * statements and triggers included — its work, whatever else the machine is doing.
+ */
+export async function sharedBuffers(c: pg.Client, sql: string, params: unknown[]): Promise<number> {
+  const { rows } = await c.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }] }>(
+    `explain (analyze, buffers, timing off, format json) ${sql}`, params);
+  const plan = rows[0]!['QUERY PLAN'][0].Plan;
+  return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+}
+
 /** The plans PostgreSQL actually ran inside fila's functions (auto_explain, nested statements). */
 export async function explainNested(c: pg.Client, sql: string, params: unknown[]): Promise<string[]> {
   const plans: string[] = [];

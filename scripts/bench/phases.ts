@@ -8,7 +8,7 @@ import path from 'node:path';
 import pg from 'pg';
 import {
   benchUserIds, endPause, explainNested, fundBenchUsers, queueCounts, queueTail,
-  queuedSample, setMaxSlots, slotHolder, submitMany, submitScript, tableSizes, settleBeforeMeasuring, withClient,
+  queuedSample, setMaxSlots, slotHolder, submitMany, submitScript, tableSizes, settleBeforeMeasuring, sharedBuffers, withClient,
 } from '../../dev/bench-support.ts';
 import { freePort } from '../../dev/embedded-postgres.ts';
 import { FilaDb } from '../../db/fila.ts';
@@ -302,10 +302,9 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
       };
       // A write is timed inside its transaction; its commit follows, untimed: the commit's flush
       // costs the same at every depth and is, on a shared machine, what varies most between
-      // levels (the hand-off phase counts commits). Then `explained` more calls run under
-      // EXPLAIN (ANALYZE, BUFFERS): the shared buffers each touches, nested statements and
-      // triggers included, is the work it does whatever else the machine is doing.
-      const measureWrite = async (name: string, fn: () => Promise<unknown>, sql: () => Promise<[string, unknown[]] | null>) => {
+      // levels (the hand-off phase counts commits). Then `explained` more calls (`sql` gives
+      // each one's statement) have their shared buffers counted.
+      const measureWrite = async (name: string, fn: () => Promise<unknown>, sql: () => Promise<[string, unknown[]] | null> | [string, unknown[]]) => {
         const t: number[] = [];
         for (let i = 0; i < ops; i++) {
           await c.query('begin');
@@ -316,11 +315,7 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
         const b: number[] = [];
         for (let i = 0; i < explained; i++) {
           const call = await sql();
-          if (!call) continue;
-          const { rows } = await c.query<{ 'QUERY PLAN': [{ Plan: { 'Shared Hit Blocks': number; 'Shared Read Blocks': number } }] }>(
-            `explain (analyze, buffers, timing off, format json) ${call[0]}`, call[1]);
-          const plan = rows[0]!['QUERY PLAN'][0].Plan;
-          b.push(plan['Shared Hit Blocks'] + plan['Shared Read Blocks']);
+          if (call) b.push(await sharedBuffers(c, ...call));
         }
         buffers[name] = median(b);
       };
@@ -338,7 +333,7 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
         select unnest($1::uuid[]), 'grant', 10, 'bench'`, [users]));
       let u = 0;
       await measureWrite('submit_job (one client)', () => fila.submitJob({ userId: users[u++]!, tool: 'upscaler', input: hangInput }),
-        () => Promise.resolve([`select (fila.submit_job($1::uuid, 'upscaler', $2::jsonb)).id`, [users[u++]!, JSON.stringify(hangInput)]]));
+        () => [`select (fila.submit_job($1::uuid, 'upscaler', $2::jsonb)).id`, [users[u++]!, JSON.stringify(hangInput)]]);
       await measureWrite('finish_job + dispatch', async () => {
         const h = await slotHolder(c);
         if (h) await fila.finishJob(h, 'completed', [], null);
@@ -349,7 +344,7 @@ export async function depthPhase(ctx: Ctx, url: string): Promise<DepthResult> {
       const mid = await queuedSample(c, ops + explained);
       let k = 0;
       await measureWrite('cancel_job (mid-queue)', () => fila.cancelJob(mid[k++]!, null),
-        () => Promise.resolve([`select fila.cancel_job($1, null)`, [mid[k++]!]]));
+        () => [`select fila.cancel_job($1, null)`, [mid[k++]!]]);
       const counts = await queueCounts(url);
       // submit throughput at this depth, slots full (a finish above dispatched into the free slot)
       const tps = await pgbench(tool, url, { mode: { script: submitScript('d') }, clients: Math.max(...ctx.sizes.clients), seconds: ctx.sizes.seconds });
